@@ -53,3 +53,16 @@ ACTION_TEMPLATES: tuple[ActionTemplate, ...] = (
     ActionTemplate("boost_west", "boost", "+", "partner", cooperative=True, direction="west"),
     ActionTemplate("boost_east", "boost", "+", "partner", cooperative=True, direction="east"),
 )
+
+#: ``ACTION_INDEX[name]`` is the discrete action index of the template called ``name``.
+ACTION_INDEX: dict[str, int] = {t.name: i for i, t in enumerate(ACTION_TEMPLATES)}
+
+#: Every promise body type an agent can promise (the templates' bodies; ``boost`` is also the body
+#: of the use-promise made by ``up`` on a climb spot).
+BODY_TYPES: frozenset[str] = frozenset(t.body for t in ACTION_TEMPLATES)
+
+#: Compass directions, the only constraints a body may carry (moves need one, boosts may have one).
+COMPASS: frozenset[str] = frozenset({"north", "south", "west", "east"})
+
+#: Body types that are half of a binding (a give needs a matching use, and vice versa).
+COOPERATIVE_BODIES: frozenset[str] = frozenset(t.body for t in ACTION_TEMPLATES if t.cooperative)
