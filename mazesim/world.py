@@ -88,7 +88,7 @@ DELTA: np.ndarray = np.array(
 MOVES = (Action.NORTH, Action.SOUTH, Action.WEST, Action.EAST)
 BOOSTS = (Action.BOOST_NORTH, Action.BOOST_SOUTH, Action.BOOST_WEST, Action.BOOST_EAST)
 #: ``BOOST_OF_MOVE[m]`` is the boost toward the same direction as move ``m``.
-BOOST_OF_MOVE = {m: b for m, b in zip(MOVES, BOOSTS)}
+BOOST_OF_MOVE = dict(zip(MOVES, BOOSTS, strict=True))
 
 Cell = tuple[int, int, int]
 
@@ -132,7 +132,7 @@ class Layout:
         def cells_of(kinds: tuple[Tile, ...]) -> dict[int, list[Cell]]:
             out: dict[int, list[Cell]] = {}
             mask = np.isin(tiles, [int(k) for k in kinds])
-            for lrc in zip(*np.nonzero(mask)):
+            for lrc in zip(*np.nonzero(mask), strict=True):
                 cell = (int(lrc[0]), int(lrc[1]), int(lrc[2]))
                 g = int(group[cell])
                 if g < 0:
@@ -325,7 +325,9 @@ def boost_target(state: State, agent: int, action: int) -> Cell | None:
     return (l, r + int(dr), c + int(dc))
 
 
-def destination(layout: Layout, state: State, agent: int, action: int) -> Cell:
+def destination(
+    layout: Layout, state: State, agent: int, action: int, open_doors: np.ndarray | None = None
+) -> Cell:
     """The cell ``agent`` would occupy after ``action`` if nothing stops it (terrain only).
 
     Bindings are not checked: a climb's destination is the ledge whether or not a partner
@@ -337,15 +339,17 @@ def destination(layout: Layout, state: State, agent: int, action: int) -> Cell:
     if action in MOVES:
         dl, dr, dc = DELTA[action]
         nxt = (l, r + int(dr), c + int(dc))
-        if can_enter(layout, state, nxt, doors_open(layout, state.occupancy())):
+        if open_doors is None:
+            open_doors = doors_open(layout, state.occupancy())
+        if can_enter(layout, state, nxt, open_doors):
             return nxt
         return (l, r, c)
     here = int(layout.tiles[l, r, c])
     if action == Action.UP and here in (Tile.STAIRS_UP, Tile.CLIMB) and l + 1 < layout.shape[0]:
         return (l + 1, r, c)
-    if action == Action.DOWN and l > 0:
-        if here == Tile.STAIRS_DOWN or (here == Tile.LEDGE and state.ropes_down[layout.group[l, r, c]]):
-            return (l - 1, r, c)
+    rope = here == Tile.LEDGE and state.ropes_down[layout.group[l, r, c]]
+    if action == Action.DOWN and l > 0 and (here == Tile.STAIRS_DOWN or rope):
+        return (l - 1, r, c)
     return (l, r, c)
 
 
@@ -398,8 +402,13 @@ def apply_joint_action(
             continue
         a = acts[i]
         if a in MOVES or a == Action.UP or a == Action.DOWN:
-            dest = destination(layout, state, i, a) if a in MOVES else _vertical(layout, state, i, a, boosted)
-            if dest != start[i]:
+            dest = destination(layout, state, i, a, open_doors)
+            unbound_climb = (
+                a == Action.UP
+                and layout.tiles[start[i]] == Tile.CLIMB
+                and not (state.ropes_down[layout.group[start[i]]] or start[i] in boosted)
+            )
+            if dest != start[i] and not unbound_climb:  # an unbound use-promise has no effect
                 target[i] = dest
 
     # Refuse conflicting moves until stable: entering an occupied cell (unless following and the
@@ -415,9 +424,8 @@ def apply_joint_action(
         for i in sorted(moving):
             j = occ.get(target[i])
             blocked = len(claims[target[i]]) > 1
-            if j is not None and j != i:
-                if not following or j not in moving or target[j] == start[i]:
-                    blocked = True
+            if j is not None and j != i and (not following or j not in moving or target[j] == start[i]):
+                blocked = True
             if blocked:
                 target[i] = start[i]
                 moving.discard(i)
@@ -457,12 +465,3 @@ def apply_joint_action(
             exited.append(i)
     events = StepEvents(executed, tuple(exited), tuple(pulled), tuple(latched), lowered)
     return new, events
-
-
-def _vertical(layout: Layout, state: State, agent: int, action: int, boosted: set[Cell]) -> Cell:
-    cell = tuple(int(v) for v in state.pos[agent])
-    dest = destination(layout, state, agent, action)
-    if action == Action.UP and layout.tiles[cell] == Tile.CLIMB:
-        if not (state.ropes_down[layout.group[cell]] or cell in boosted):
-            return cell  # an unbound use-promise has no effect
-    return dest
