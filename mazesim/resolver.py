@@ -1,0 +1,817 @@
+"""The joint-action resolver: the agents' waves in, one consistent joint action out.
+
+Each step every live agent hands in a *wave* over the actions of :class:`mazesim.world.Action`:
+
+* an integer action is a collapsed wave: weight ``1 - eps`` on it and ``eps`` on ``stay``;
+* a probability vector, shape ``(N_ACTIONS,)``, is a full wave (it need not be normalised).
+
+Actions the terrain does not allow (:func:`mazesim.world.action_mask`, plus stairs that lead out of
+the maze, which would have no effect) are removed first, and ``stay`` always keeps at least weight
+``eps`` so that it stays available as the last resort. A full wave with no weight left on any
+legal action is not an error: that agent falls back to ``stay`` (status ``FALLBACK``).
+
+Constraints (the same rules :func:`mazesim.world.apply_joint_action` enforces), each with a name
+that the report uses:
+
+========================  ==================================================================
+``"one_per_cell"``        two agents never end the step in the same cell
+``"occupied"``            no entering a cell occupied at the start of the step (default rule)
+``"following"``           with ``following=True``: entering an occupied cell needs its occupant
+                          to move away ...
+``"no_swap"``             ... and not into the cell we leave (no swaps)
+``"binding"``             a climb that needs a boost needs an adjacent agent boosting toward it,
+                          and a boost needs the agent in the target cell to climb (``up``)
+``"terrain"``             the requested action is not allowed here (masked)
+``"search"``              no single agent's choice excludes it; the search or the sampler chose
+                          otherwise (a value banned after a contradiction, or an exact sample)
+========================  ==================================================================
+
+The loop: agents whose candidate cells and bindings cannot interact are split into independent
+clusters. A cluster whose requested actions are already consistent passes through unchanged;
+any other cluster goes to the WFC solver (:mod:`mazesim.wfc`): pick the agent with the lowest
+entropy (seeded tie-break noise), collapse it to its requested action while that is still
+possible (otherwise sample the rest of its wave in proportion to weight, or take the heaviest in
+greedy mode), propagate, repeat; backtrack on a contradiction; fall back to "the whole cluster
+stays" when the backtrack budget is spent.
+
+Requested actions and the pass-through guarantee:
+
+* an integer wave requests that action; a consistent joint action of integer waves always passes
+  through unchanged, in every mode, and draws no random numbers;
+* a full wave in ``"sample"`` mode requests an *intention* drawn from its legal weights (one
+  uniform per full-wave agent, one ``rng.random(k)`` call in agent order, before anything else);
+  keeping that intention whenever possible and otherwise resampling the rest of the wave is the
+  same as sampling the remaining wave in proportion to weight, so this is plain WFC sampling
+  with a record of what the agent meant to do. Consistent intentions pass through unchanged;
+* in ``"greedy"`` mode a full wave requests its heaviest legal action (the first of equal ones);
+* in ``"exact"`` mode each cluster that holds a full wave or an inconsistent request is solved by
+  enumerating all its consistent joint actions and sampling one in proportion to the product of
+  the agents' weights (one ``rng.random()`` per such cluster); a full wave's requested action is
+  its heaviest legal one, for the report only. Meant for small clusters and as a test oracle.
+
+Further draws in ``"sample"``/``"greedy"`` mode happen only for clusters that need solving; see
+:func:`mazesim.wfc.solve`. Same layout, state, waves and generator state give the same result.
+
+Example: two agents in a corridor both step into the free cell between them; the seeded
+tie-break noise lets agent 1 collapse first, so agent 0's move is withdrawn.
+
+>>> import numpy as np
+>>> from mazesim.world import Action, Layout, State
+>>> layout = Layout(np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), -1, np.int16))
+>>> state = State.initial(layout, np.array([[0, 0, 0], [0, 0, 2]]))
+>>> res = resolve(layout, state, [Action.EAST, Action.WEST], np.random.default_rng(0), mode="greedy")
+>>> [Action(a).name for a in res.joint]
+['STAY', 'WEST']
+>>> res.status[0].name, res.cause[0], res.constraint[0]
+('SUBSTITUTED', 1, 'one_per_cell')
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from mazesim import wfc
+from mazesim.wfc import WaveError
+from mazesim.world import BOOSTS, MOVES, N_ACTIONS, Action, Layout, State, Tile
+
+__all__ = [
+    "AgentOutcome",
+    "Resolution",
+    "Status",
+    "WaveError",
+    "consistent_joint_actions",
+    "is_consistent",
+    "resolve",
+]
+
+ONE_PER_CELL = "one_per_cell"
+OCCUPIED = "occupied"
+FOLLOWING = "following"
+NO_SWAP = "no_swap"
+BINDING = "binding"
+TERRAIN = "terrain"
+SEARCH = "search"
+
+_STAY, _UP, _DOWN, _INTERACT = int(Action.STAY), int(Action.UP), int(Action.DOWN), int(Action.INTERACT)
+_BOOSTS = frozenset(int(b) for b in BOOSTS)
+_MODES = ("sample", "greedy", "exact")
+
+
+class Status(IntEnum):
+    """What became of an agent's requested action.
+
+    ``EXECUTED``: executed as promised (the promise was kept). ``SUBSTITUTED``: withdrawn by the
+    solver and replaced (see ``cause`` and ``constraint``). ``UNBOUND``: half of a binding that no
+    partner ever offered to complete. ``FALLBACK``: the agent stays because its cluster's search
+    fell back or its wave had no weight on a legal action. ``INACTIVE``: the agent has left.
+    """
+
+    EXECUTED = 0
+    SUBSTITUTED = 1
+    UNBOUND = 2
+    FALLBACK = 3
+    INACTIVE = 4
+
+    @property
+    def outcome(self) -> str:
+        """The promise assessment: ``"kept"``, ``"withdrawn"``, ``"unbound"`` or ``"inactive"``."""
+        return _OUTCOMES[self]
+
+
+_OUTCOMES = {
+    Status.EXECUTED: "kept",
+    Status.SUBSTITUTED: "withdrawn",
+    Status.UNBOUND: "unbound",
+    Status.FALLBACK: "withdrawn",
+    Status.INACTIVE: "inactive",
+}
+
+
+class AgentOutcome(NamedTuple):
+    """One agent's line of a :class:`Resolution`; ``cause`` is -1 and ``constraint`` "" when none."""
+
+    agent: int
+    requested: int
+    executed: int
+    status: Status
+    cause: int
+    constraint: str
+
+
+@dataclass(slots=True, eq=False)
+class Resolution:
+    """The resolved joint action and the report of how it came about.
+
+    ``joint``: ``(n_agents,)`` int64, the action each agent executes (inactive agents: stay).
+    ``requested``, ``status``, ``cause``, ``constraint``: one entry per agent (see
+    :class:`AgentOutcome`); the substitute is ``joint[i]``. Counters, summed over the clusters
+    that were solved: ``choices`` (collapses), ``removals`` (values removed by propagation),
+    ``backtracks``, ``fallbacks`` (agents with status ``FALLBACK``), ``clusters`` (clusters solved).
+    """
+
+    joint: np.ndarray
+    requested: tuple[int, ...]
+    status: tuple[Status, ...]
+    cause: tuple[int, ...]
+    constraint: tuple[str, ...]
+    choices: int = 0
+    removals: int = 0
+    backtracks: int = 0
+    fallbacks: int = 0
+    clusters: int = 0
+
+    def outcome(self, agent: int) -> AgentOutcome:
+        """Agent ``agent``'s requested action, executed action, status, cause and constraint."""
+        return AgentOutcome(
+            agent,
+            self.requested[agent],
+            int(self.joint[agent]),
+            self.status[agent],
+            self.cause[agent],
+            self.constraint[agent],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The terrain rules of mazesim.world compiled per layout into plain Python tables: calling
+# world.action_mask costs tens of microseconds per agent, the whole budget of a resolution.
+# tests/mazesim/test_resolver.py checks these tables against world.action_mask / destination /
+# needs_boost / boost_target on random worlds.
+
+# condition kinds of an option: it is legal if ...
+_ALWAYS, _DOOR_OPEN, _GATE_OPEN, _ROPE_DOWN, _ROPE_UP, _GATE_SHUT = range(6)
+
+
+class _Rules:
+    """Per cell id: ``opts[cell][action] = (dest, kind, group, boost_target)``; ``climb[cell]``."""
+
+    __slots__ = ("shape", "opts", "climb", "door_cells", "__weakref__")
+
+    def __init__(self, layout: Layout) -> None:
+        levels, rows, cols = layout.shape
+        self.shape = (levels, rows, cols)
+        tiles, group = layout.tiles.tolist(), layout.group.tolist()
+        floor = rows * cols
+        steps = {
+            int(Action.NORTH): (-1, 0),
+            int(Action.SOUTH): (1, 0),
+            int(Action.WEST): (0, -1),
+            int(Action.EAST): (0, 1),
+        }
+        boost_of = {int(m): int(b) for m, b in zip(MOVES, BOOSTS, strict=True)}
+        self.opts: list[dict[int, tuple[int, int, int, int]]] = []
+        self.climb: list[int] = []
+        for lv in range(levels):
+            for r in range(rows):
+                for c in range(cols):
+                    here = (lv * rows + r) * cols + c
+                    t, g = tiles[lv][r][c], group[lv][r][c]
+                    o = {_STAY: (here, _ALWAYS, -1, -1)}
+                    for m, (dr, dc) in steps.items():
+                        nr, nc = r + dr, c + dc
+                        if not (0 <= nr < rows and 0 <= nc < cols) or tiles[lv][nr][nc] == Tile.WALL:
+                            continue
+                        nt, ng = tiles[lv][nr][nc], group[lv][nr][nc]
+                        kind = _DOOR_OPEN if nt == Tile.DOOR else _GATE_OPEN if nt == Tile.GATE else _ALWAYS
+                        there = here + dr * cols + dc
+                        o[m] = (there, kind, ng, -1)
+                        if nt == Tile.CLIMB:
+                            o[boost_of[m]] = (here, _ALWAYS, -1, there)
+                    if t in (Tile.STAIRS_UP, Tile.CLIMB) and lv + 1 < levels:
+                        o[_UP] = (here + floor, _ALWAYS, -1, -1)
+                    if lv > 0 and t == Tile.STAIRS_DOWN:
+                        o[_DOWN] = (here - floor, _ALWAYS, -1, -1)
+                    if lv > 0 and t == Tile.LEDGE:
+                        o[_DOWN] = (here - floor, _ROPE_DOWN, g, -1)
+                    if t == Tile.LEDGE:
+                        o[_INTERACT] = (here, _ROPE_UP, g, -1)
+                    if t == Tile.LEVER:
+                        o[_INTERACT] = (here, _GATE_SHUT, g, -1)
+                    self.opts.append(dict(sorted(o.items())))
+                    self.climb.append(g if t == Tile.CLIMB else -1)
+
+        def ids(cells: tuple) -> list[int]:
+            return [(lv * rows + r) * cols + c for lv, r, c in cells]
+
+        self.door_cells = [
+            ids(d) + ids(p) for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
+        ]
+
+
+_RULES: weakref.WeakKeyDictionary[Layout, _Rules] = weakref.WeakKeyDictionary()
+
+
+def _rules(layout: Layout) -> _Rules:
+    rules = _RULES.get(layout)
+    if rules is None:
+        rules = _RULES[layout] = _Rules(layout)
+    return rules
+
+
+class _Frame:
+    """One step's dynamic facts: occupancy and mechanism states, as plain Python values."""
+
+    __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal")
+
+    def __init__(self, rules: _Rules, state: State) -> None:
+        _, rows, cols = rules.shape
+        self.rules = rules
+        self.n = state.n_agents
+        self.cell = [(lv * rows + r) * cols + c for lv, r, c in state.pos.tolist()]
+        self.active = state.active.tolist()
+        self.occ = {c: i for i, c in enumerate(self.cell) if self.active[i]}
+        occ = self.occ
+        self.doors = [any(c in occ for c in cs) for cs in rules.door_cells]
+        self.gates = state.gates_open.tolist()
+        self.ropes = state.ropes_down.tolist()
+        self._legal: list[dict[int, tuple[int, int]] | None] = [None] * self.n
+
+    def legal(self, i: int) -> dict[int, tuple[int, int]]:
+        """Agent ``i``'s legal actions -> ``(destination cell, boost target cell or -1)``; do not modify."""
+        out = self._legal[i]
+        if out is not None:
+            return out
+        doors, gates, ropes = self.doors, self.gates, self.ropes
+        out = self._legal[i] = {}
+        for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items():
+            if (
+                kind == _ALWAYS
+                or (kind == _DOOR_OPEN and doors[g])
+                or (kind == _GATE_OPEN and gates[g])
+                or (kind == _ROPE_DOWN and ropes[g])
+                or (kind == _ROPE_UP and not ropes[g])
+                or (kind == _GATE_SHUT and not gates[g])
+            ):
+                out[a] = (dest, target)
+        return out
+
+    def step(self, i: int, a: int) -> tuple[int, int] | None:
+        """``(destination, boost target)`` of action ``a`` by agent ``i``, or None if illegal."""
+        opt = self.rules.opts[self.cell[i]].get(a)
+        if opt is None:
+            return None
+        dest, kind, g, target = opt
+        if (
+            kind == _ALWAYS
+            or (kind == _DOOR_OPEN and self.doors[g])
+            or (kind == _GATE_OPEN and self.gates[g])
+            or (kind == _ROPE_DOWN and self.ropes[g])
+            or (kind == _ROPE_UP and not self.ropes[g])
+            or (kind == _GATE_SHUT and not self.gates[g])
+        ):
+            return dest, target
+        return None
+
+    def needs_boost(self, i: int) -> bool:
+        """Whether ``up`` by agent ``i`` is a climb that needs a partner's boost."""
+        g = self.rules.climb[self.cell[i]]
+        return g >= 0 and not self.ropes[g]
+
+
+def _consistent(fr: _Frame, agents: Sequence[int], act: Sequence[int], following: bool) -> bool:
+    """Whether the actions ``act[i]`` of ``agents`` (a closed cluster, or all) break no rule."""
+    cell, occ = fr.cell, fr.occ
+    dest: dict[int, int] = {}
+    taken: set[int] = set()
+    boosted: set[int] = set()
+    climbers = []
+    for i in agents:
+        a = act[i]
+        st = fr.step(i, a)
+        if st is None:
+            return False
+        d, target = st
+        if d in taken:
+            return False
+        taken.add(d)
+        dest[i] = d
+        if target >= 0:
+            j = occ.get(target)
+            if j is None or act[j] != _UP:
+                return False
+            boosted.add(target)
+        elif a == _UP and fr.needs_boost(i):
+            climbers.append(i)
+    for i in agents:
+        d = dest[i]
+        if d != cell[i]:
+            j = occ.get(d)
+            if j is not None and (not following or dest[j] == cell[j] or dest[j] == cell[i]):
+                return False
+    return all(cell[i] in boosted for i in climbers)
+
+
+def _conflicts(
+    fr: _Frame,
+    agents: Sequence[int],
+    dom: Mapping[int, Mapping[int, float]],
+    step: Mapping[int, Mapping[int, tuple[int, int]]],
+    following: bool,
+) -> dict[tuple[int, int], dict[str, list[tuple[int, int]]]]:
+    """Forbidden action pairs between agents of one cluster: ``{(i, j): {name: [(a, b), ...]}}``."""
+    cell, occ = fr.cell, fr.occ
+    out: dict[tuple[int, int], dict[str, list[tuple[int, int]]]] = {}
+
+    def add(i: int, j: int, name: str, pairs: list[tuple[int, int]]) -> None:
+        if pairs:
+            out.setdefault((i, j), {}).setdefault(name, []).extend(pairs)
+
+    by_dest: dict[int, list[tuple[int, int]]] = {}
+    for i in agents:
+        si = step[i]
+        for a in dom[i]:
+            d, target = si[a]
+            by_dest.setdefault(d, []).append((i, a))
+            if following and d != cell[i] and d in occ:  # without following, _domains removed these
+                j = occ[d]
+                sj = step[j]
+                add(i, j, FOLLOWING, [(a, b) for b in dom[j] if sj[b][0] == cell[j]])
+                add(i, j, NO_SWAP, [(a, b) for b in dom[j] if sj[b][0] == cell[i]])
+            if target >= 0:
+                j = occ[target]
+                add(i, j, BINDING, [(a, b) for b in dom[j] if b != _UP])
+    for entries in by_dest.values():
+        if len(entries) > 1:
+            for k, (i, a) in enumerate(entries):
+                for j, b in entries[k + 1 :]:
+                    if i != j:
+                        add(i, j, ONE_PER_CELL, [(a, b)])
+    return out
+
+
+def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int | list[float] | None]:
+    """Validate ``waves``: per agent an action (int), a weight list, or None (not given)."""
+    out: list[int | list[float] | None] = [None] * n
+    if not isinstance(waves, list | tuple | np.ndarray) and isinstance(waves, Mapping):
+        items = list(waves.items())
+        for k, _ in items:
+            if (
+                type(k) is not int
+                and (isinstance(k, bool) or not isinstance(k, np.integer))
+                or not 0 <= k < n
+            ):
+                raise WaveError(
+                    f"waves: key {k!r} is not an agent of this world; keys are agent indices 0..{n - 1}"
+                )
+    else:
+        if not isinstance(waves, list | tuple | np.ndarray) and (
+            isinstance(waves, str | bytes) or not isinstance(waves, Sequence)
+        ):
+            raise WaveError(
+                f"waves must be a dict {{agent index: wave}} or a sequence of {n} waves, "
+                f"got {type(waves).__name__}"
+            )
+        if len(waves) != n:
+            raise WaveError(f"waves: got {len(waves)} waves for {n} agents; give one wave per agent")
+        items = list(enumerate(waves))
+    vectors = []
+    for k, w in items:
+        if type(w) is int or (isinstance(w, int | np.integer) and not isinstance(w, bool)):
+            if not 0 <= w < N_ACTIONS:
+                raise WaveError(f"agent {k}: action {int(w)} is out of range; actions are 0..{N_ACTIONS - 1}")
+            out[k] = int(w)
+        else:
+            vectors.append((int(k), w))
+    if vectors:
+        # one numpy check for all full waves; a bad one is then found and named
+        try:
+            stack = np.array([w for _, w in vectors], dtype=np.float64)
+            # all >= 0 and finite sums <=> every weight finite and >= 0 (NaN fails both)
+            bad = stack.shape != (len(vectors), N_ACTIONS) or not (
+                stack.min() >= 0 and all(0.0 < t < math.inf for t in stack.sum(axis=1).tolist())
+            )
+        except (TypeError, ValueError):
+            bad = True
+        if bad:
+            for i, w in vectors:
+                _check_wave(i, w)
+        for (i, _), row in zip(vectors, stack.tolist(), strict=True):
+            out[i] = row
+    return out
+
+
+def _check_wave(i: int, w: object) -> None:
+    try:
+        arr = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise WaveError(
+            f"agent {i}: wave {w!r} is neither an action nor a vector of {N_ACTIONS} weights"
+        ) from None
+    if arr.shape != (N_ACTIONS,):
+        raise WaveError(
+            f"agent {i}: wave has shape {arr.shape}; a full wave needs shape ({N_ACTIONS},), "
+            "one weight per action"
+        )
+    if not np.isfinite(arr).all():
+        raise WaveError(f"agent {i}: wave holds NaN or infinite weights; weights must be finite")
+    if (arr < 0).any():
+        raise WaveError(f"agent {i}: wave holds a negative weight; weights must be >= 0")
+    if not arr.any():
+        raise WaveError(f"agent {i}: wave is all zeros; give at least one positive weight")
+
+
+def resolve(
+    layout: Layout,
+    state: State,
+    waves: Mapping[int, int | np.ndarray] | Sequence[int | np.ndarray],
+    rng: np.random.Generator,
+    *,
+    mode: Literal["sample", "greedy", "exact"] = "sample",
+    following: bool = False,
+    eps: float = 1e-3,
+    max_backtracks: int = 64,
+) -> Resolution:
+    """Turn the agents' waves into one consistent joint action (see the module docstring).
+
+    ``waves``: a dict ``{agent index: wave}`` (agents left out request ``stay``) or a sequence of
+    ``n_agents`` waves; a wave is an action (int) or ``(N_ACTIONS,)`` non-negative finite weights.
+    Waves of inactive agents are validated and ignored. ``following``: the scenario rule that
+    allows entering a cell whose occupant moves away. ``eps``: the weight of ``stay`` in a
+    collapsed wave and the least weight ``stay`` keeps in any wave, in ``(0, 0.5)``.
+    ``max_backtracks``: per cluster, before it falls back to staying.
+
+    Returns a :class:`Resolution`; :func:`mazesim.world.apply_joint_action` executes its ``joint``
+    exactly (every non-stay action takes effect). Raises :class:`WaveError` on a bad wave, naming
+    the agent, and in ``"exact"`` mode :class:`mazesim.wfc.SearchLimitError` for a cluster too big
+    to enumerate (use ``"sample"`` for large teams).
+    """
+    if mode not in _MODES:
+        raise WaveError(f"resolve: mode must be one of {_MODES}, got {mode!r}")
+    if not 0.0 < eps < 0.5:
+        raise WaveError(f"resolve: eps must lie in (0, 0.5), got {eps}")
+    n = state.n_agents
+    parsed = _parse(waves, n)
+    fr = _Frame(_rules(layout), state)
+    active = [i for i in range(n) if fr.active[i]]
+
+    requested = [_STAY] * n
+    act = [_STAY] * n  # what each agent asks the solver for (legal, or not: then it is substituted)
+    full: dict[int, dict[int, float]] = {}  # full waves: legal action -> normalised weight
+    empty: set[int] = set()  # full waves with no legal weight
+    for i in active:
+        w = parsed[i]
+        if w is None:
+            continue
+        if isinstance(w, int):
+            requested[i] = act[i] = w
+            continue
+        legal = {a: w[a] for a in fr.legal(i) if w[a] > 0}
+        total = sum(legal.values())
+        if not legal:
+            empty.add(i)
+            requested[i] = max(range(N_ACTIONS), key=w.__getitem__)
+            continue
+        full[i] = {a: v / total for a, v in legal.items()}
+        requested[i] = act[i] = max(full[i], key=full[i].__getitem__)
+    if mode == "sample" and full:
+        for i, u in zip(full, rng.random(len(full)).tolist(), strict=True):
+            requested[i] = act[i] = _draw(full[i], u)
+
+    if (mode != "exact" or not full) and _consistent(fr, active, act, following):
+        status = [Status.INACTIVE] * n
+        for i in active:
+            status[i] = Status.FALLBACK if i in empty else Status.EXECUTED
+        return Resolution(
+            np.array(act, dtype=np.int64),
+            tuple(requested),
+            tuple(status),
+            (-1,) * n,
+            ("",) * n,
+            fallbacks=len(empty),
+        )
+    return _resolve_clusters(
+        fr, active, requested, act, full, empty, rng, mode, following, eps, max_backtracks
+    )
+
+
+def _draw(weights: Mapping[int, float], u: float) -> int:
+    """The action at cumulative weight ``u`` (weights sum to 1, in action order)."""
+    acc = 0.0
+    for a, v in weights.items():
+        acc += v
+        if u < acc:
+            return a
+    return a
+
+
+def _domains(
+    fr: _Frame,
+    active: Sequence[int],
+    act: Sequence[int],
+    full: Mapping[int, Mapping[int, float]],
+    eps: float,
+    following: bool,
+) -> tuple[dict[int, dict[int, float]], dict[int, dict[int, tuple[int, int]]], set[int]]:
+    """Each agent's wave over legal actions (stay floored at ``eps``), the legal actions' steps,
+    and the agents whose cooperative request was removed because no partner offered the other half.
+
+    Without following, moves into occupied cells can never happen, so they leave the waves here:
+    that keeps clusters small and lets plain movement resolve without search.
+    """
+    cell, occ = fr.cell, fr.occ
+    dom: dict[int, dict[int, float]] = {}
+    step: dict[int, dict[int, tuple[int, int]]] = {}
+    for i in active:
+        legal = fr.legal(i)
+        if i in full:
+            d = dict(full[i])
+            d[_STAY] = max(d.get(_STAY, 0.0), eps)
+        elif act[i] != _STAY and act[i] in legal:
+            d = {act[i]: 1.0 - eps, _STAY: eps}
+        else:
+            d = {_STAY: 1.0}
+        here = cell[i]
+        dom[i] = {  # in action order
+            a: d[a]
+            for a, (dest, _) in legal.items()
+            if a in d and (following or dest == here or dest not in occ)
+        }
+        step[i] = legal
+    # bindings offered, judged on the waves as given
+    offers: dict[int, list[tuple[int, int]]] = {}
+    for i in active:
+        for a in dom[i]:
+            target = step[i][a][1]
+            if target >= 0:
+                offers.setdefault(target, []).append((i, a))
+    unbound: set[int] = set()
+    for i in active:
+        d = dom[i]
+        for a in [a for a in d if step[i][a][1] >= 0]:
+            j = occ.get(step[i][a][1])
+            if j is None or _UP not in dom[j]:
+                del d[a]
+                if a == act[i]:
+                    unbound.add(i)
+        if _UP in d and fr.needs_boost(i) and not offers.get(cell[i]):
+            del d[_UP]
+            if act[i] == _UP:
+                unbound.add(i)
+    return dom, step, unbound
+
+
+def _clusters(
+    fr: _Frame, active: Sequence[int], step: Mapping[int, Mapping[int, tuple[int, int]]], dom
+) -> list:
+    """Groups of agents that can interact (share a cell they may touch), by lowest member."""
+    parent = {i: i for i in active}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    seen: dict[int, int] = {}
+    for i in active:
+        cells = {fr.cell[i]}
+        for a in dom[i]:
+            d, target = step[i][a]
+            cells.add(d)
+            if target >= 0:
+                cells.add(target)
+        for c in cells:
+            j = seen.setdefault(c, i)
+            if j != i:
+                ri, rj = find(i), find(j)
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+    groups: dict[int, list[int]] = {}
+    for i in active:
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def _resolve_clusters(
+    fr: _Frame,
+    active: list[int],
+    requested: list[int],
+    act: list[int],
+    full: dict[int, dict[int, float]],
+    empty: set[int],
+    rng: np.random.Generator,
+    mode: str,
+    following: bool,
+    eps: float,
+    max_backtracks: int,
+) -> Resolution:
+    n = fr.n
+    dom, step, unbound = _domains(fr, active, act, full, eps, following)
+    joint = [_STAY] * n
+    fell_back: set[int] = set()
+    choices = removals = backtracks = solved = 0
+    for group in _clusters(fr, active, step, dom):
+        passes = all(act[i] in dom[i] for i in group) and _consistent(fr, group, act, following)
+        if passes and (mode != "exact" or not any(i in full for i in group)):
+            for i in group:
+                joint[i] = act[i]
+            continue
+        if all(len(dom[i]) == 1 for i in group):  # decided already (everyone's last option: stay)
+            for i in group:
+                joint[i] = next(iter(dom[i]))
+            continue
+        solved += 1
+        problem = _problem(fr, group, act, dom, step, following)
+        if mode == "exact":
+            assignment = _sample_exact(problem, group, dom, rng)
+        else:
+            sol = wfc.solve(problem, rng, mode=mode, max_backtracks=max_backtracks)  # type: ignore[arg-type]
+            choices += len(sol.choices)
+            removals += len(sol.removals)
+            backtracks += sol.backtracks
+            assignment = sol.assignment
+            if sol.fell_back:
+                fell_back.update(i for i in group if act[i] != _STAY)
+        for i in group:
+            joint[i] = int(assignment[i])  # type: ignore[arg-type]
+
+    status = [Status.INACTIVE] * n
+    cause = [-1] * n
+    constraint = [""] * n
+    for i in active:
+        if i in empty or i in fell_back:
+            status[i] = Status.FALLBACK
+        elif joint[i] == act[i]:
+            status[i] = Status.EXECUTED
+        elif act[i] not in step[i]:
+            status[i], constraint[i] = Status.SUBSTITUTED, TERRAIN
+        elif i in unbound:
+            status[i], constraint[i] = Status.UNBOUND, BINDING
+        else:
+            status[i] = Status.SUBSTITUTED
+            cause[i], constraint[i] = _blame(fr, i, act[i], joint, step, dom, following)
+    return Resolution(
+        np.array(joint, dtype=np.int64),
+        tuple(requested),
+        tuple(status),
+        tuple(cause),
+        tuple(constraint),
+        choices,
+        removals,
+        backtracks,
+        sum(s == Status.FALLBACK for s in status),
+        solved,
+    )
+
+
+def _problem(
+    fr: _Frame,
+    group: Sequence[int],
+    act: Sequence[int],
+    dom: Mapping[int, Mapping[int, float]],
+    step: Mapping[int, Mapping[int, tuple[int, int]]],
+    following: bool,
+) -> wfc.Problem:
+    problem = wfc.Problem()
+    for i in group:
+        d = dom[i]
+        problem.add_variable(
+            i, tuple(d), tuple(d.values()), preferred=act[i] if act[i] in d else None, fallback=_STAY
+        )
+    for (i, j), named in _conflicts(fr, group, dom, step, following).items():
+        for name, pairs in named.items():
+            problem.add_conflicts(i, j, pairs, name=name)
+    offers: dict[int, list[tuple[int, list[int]]]] = {}
+    for i in group:
+        for a in dom[i]:
+            target = step[i][a][1]
+            if target >= 0:
+                offers.setdefault(target, []).append((i, [a]))
+    for i in group:
+        if _UP in dom[i] and fr.needs_boost(i):
+            problem.add_support(i, [_UP], offers.get(fr.cell[i], []), name=BINDING)
+    return problem
+
+
+def _sample_exact(problem: wfc.Problem, group: Sequence[int], dom, rng: np.random.Generator) -> dict:
+    found = list(wfc.solutions(problem))
+    weights = [math.prod(dom[i][s[i]] for i in group) for s in found]
+    u = rng.random() * sum(weights)
+    acc = 0.0
+    for s, w in zip(found, weights, strict=True):
+        acc += w
+        if u < acc:
+            return s
+    return found[-1]
+
+
+def _blame(
+    fr: _Frame,
+    i: int,
+    a: int,
+    joint: Sequence[int],
+    step: Mapping[int, Mapping[int, tuple[int, int]]],
+    dom: Mapping[int, Mapping[int, float]],
+    following: bool,
+) -> tuple[int, str]:
+    """The agent whose executed action rules out ``a`` for agent ``i``, and the rule's name."""
+    cell, occ = fr.cell, fr.occ
+    d, target = step[i][a]
+    if d != cell[i] and d in occ:
+        j = occ[d]
+        dj = step[j][joint[j]][0]
+        if not following:
+            return j, OCCUPIED
+        if dj == cell[j]:
+            return j, FOLLOWING
+        if dj == cell[i]:
+            return j, NO_SWAP
+    for j in occ.values():
+        if j != i and step[j][joint[j]][0] == d:
+            return j, ONE_PER_CELL
+    if target >= 0:
+        return occ[target], BINDING
+    if a == _UP and fr.needs_boost(i):
+        partners = [j for j in occ.values() if any(step[j][b][1] == cell[i] for b in dom[j])]
+        return min(partners, default=-1), BINDING
+    mine = step[i][joint[i]][1]
+    if mine >= 0 and mine != target:  # i is the last booster a climber has: the climb holds i to it
+        j = occ[mine]
+        if fr.needs_boost(j) and [k for k in occ.values() if step[k][joint[k]][1] == mine] == [i]:
+            return j, BINDING
+    if joint[i] == _UP:  # a partner's boost toward i holds i to its climb
+        boosters = [k for k in occ.values() if step[k][joint[k]][1] == cell[i]]
+        if boosters:
+            return min(boosters), BINDING
+    return -1, SEARCH
+
+
+def is_consistent(
+    layout: Layout, state: State, joint: Sequence[int] | np.ndarray, *, following: bool = False
+) -> bool:
+    """Whether ``joint`` (``(n_agents,)`` actions; inactive agents ignored) breaks no rule.
+
+    Equivalently: :func:`mazesim.world.apply_joint_action` executes every action of it.
+    """
+    fr = _Frame(_rules(layout), state)
+    act = [int(a) for a in joint]
+    if len(act) != fr.n:
+        raise WaveError(f"is_consistent: got {len(act)} actions for {fr.n} agents")
+    return _consistent(fr, [i for i in range(fr.n) if fr.active[i]], act, following)
+
+
+def consistent_joint_actions(
+    layout: Layout, state: State, *, following: bool = False, max_nodes: int = 200_000
+) -> Iterator[tuple[int, ...]]:
+    """Every consistent joint action (a generator of ``n_agents``-tuples; inactive agents stay).
+
+    Exhaustive, so only for small teams; raises :class:`mazesim.wfc.SearchLimitError` past
+    ``max_nodes`` search nodes.
+    """
+    fr = _Frame(_rules(layout), state)
+    active = [i for i in range(fr.n) if fr.active[i]]
+    uniform = {i: dict.fromkeys(fr.legal(i), 1.0) for i in active}
+    dom, step, _ = _domains(fr, active, [_STAY] * fr.n, uniform, 1.0, following)
+    problem = _problem(fr, active, [_STAY] * fr.n, dom, step, following)
+    for s in wfc.solutions(problem, max_nodes=max_nodes):
+        out = [_STAY] * fr.n
+        for i in active:
+            out[i] = int(s[i])  # type: ignore[arg-type]
+        yield tuple(out)
