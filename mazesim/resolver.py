@@ -69,7 +69,6 @@ tie-break noise lets agent 1 collapse first, so agent 0's move is withdrawn.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -79,7 +78,7 @@ import numpy as np
 
 from mazesim import wfc
 from mazesim.wfc import WaveError
-from mazesim.world import BOOSTS, MOVES, N_ACTIONS, Action, Layout, State, Tile
+from mazesim.world import BOOSTS, N_ACTIONS, Action, Frame, Layout, State, frame
 
 __all__ = [
     "AgentOutcome",
@@ -179,143 +178,7 @@ class Resolution:
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# The terrain rules of mazesim.world compiled per layout into plain Python tables: calling
-# world.action_mask costs tens of microseconds per agent, the whole budget of a resolution.
-# tests/mazesim/test_resolver.py checks these tables against world.action_mask / destination /
-# needs_boost / boost_target on random worlds.
-
-# condition kinds of an option: it is legal if ...
-_ALWAYS, _DOOR_OPEN, _GATE_OPEN, _ROPE_DOWN, _ROPE_UP, _GATE_SHUT = range(6)
-
-
-class _Rules:
-    """Per cell id: ``opts[cell][action] = (dest, kind, group, boost_target)``; ``climb[cell]``."""
-
-    __slots__ = ("shape", "opts", "climb", "door_cells", "__weakref__")
-
-    def __init__(self, layout: Layout) -> None:
-        levels, rows, cols = layout.shape
-        self.shape = (levels, rows, cols)
-        tiles, group = layout.tiles.tolist(), layout.group.tolist()
-        floor = rows * cols
-        steps = {
-            int(Action.NORTH): (-1, 0),
-            int(Action.SOUTH): (1, 0),
-            int(Action.WEST): (0, -1),
-            int(Action.EAST): (0, 1),
-        }
-        boost_of = {int(m): int(b) for m, b in zip(MOVES, BOOSTS, strict=True)}
-        self.opts: list[dict[int, tuple[int, int, int, int]]] = []
-        self.climb: list[int] = []
-        for lv in range(levels):
-            for r in range(rows):
-                for c in range(cols):
-                    here = (lv * rows + r) * cols + c
-                    t, g = tiles[lv][r][c], group[lv][r][c]
-                    o = {_STAY: (here, _ALWAYS, -1, -1)}
-                    for m, (dr, dc) in steps.items():
-                        nr, nc = r + dr, c + dc
-                        if not (0 <= nr < rows and 0 <= nc < cols) or tiles[lv][nr][nc] == Tile.WALL:
-                            continue
-                        nt, ng = tiles[lv][nr][nc], group[lv][nr][nc]
-                        kind = _DOOR_OPEN if nt == Tile.DOOR else _GATE_OPEN if nt == Tile.GATE else _ALWAYS
-                        there = here + dr * cols + dc
-                        o[m] = (there, kind, ng, -1)
-                        if nt == Tile.CLIMB:
-                            o[boost_of[m]] = (here, _ALWAYS, -1, there)
-                    if t in (Tile.STAIRS_UP, Tile.CLIMB) and lv + 1 < levels:
-                        o[_UP] = (here + floor, _ALWAYS, -1, -1)
-                    if lv > 0 and t == Tile.STAIRS_DOWN:
-                        o[_DOWN] = (here - floor, _ALWAYS, -1, -1)
-                    if lv > 0 and t == Tile.LEDGE:
-                        o[_DOWN] = (here - floor, _ROPE_DOWN, g, -1)
-                    if t == Tile.LEDGE:
-                        o[_INTERACT] = (here, _ROPE_UP, g, -1)
-                    if t == Tile.LEVER:
-                        o[_INTERACT] = (here, _GATE_SHUT, g, -1)
-                    self.opts.append(dict(sorted(o.items())))
-                    self.climb.append(g if t == Tile.CLIMB else -1)
-
-        def ids(cells: tuple) -> list[int]:
-            return [(lv * rows + r) * cols + c for lv, r, c in cells]
-
-        self.door_cells = [
-            ids(d) + ids(p) for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
-        ]
-
-
-_RULES: weakref.WeakKeyDictionary[Layout, _Rules] = weakref.WeakKeyDictionary()
-
-
-def _rules(layout: Layout) -> _Rules:
-    rules = _RULES.get(layout)
-    if rules is None:
-        rules = _RULES[layout] = _Rules(layout)
-    return rules
-
-
-class _Frame:
-    """One step's dynamic facts: occupancy and mechanism states, as plain Python values."""
-
-    __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal")
-
-    def __init__(self, rules: _Rules, state: State) -> None:
-        _, rows, cols = rules.shape
-        self.rules = rules
-        self.n = state.n_agents
-        self.cell = [(lv * rows + r) * cols + c for lv, r, c in state.pos.tolist()]
-        self.active = state.active.tolist()
-        self.occ = {c: i for i, c in enumerate(self.cell) if self.active[i]}
-        occ = self.occ
-        self.doors = [any(c in occ for c in cs) for cs in rules.door_cells]
-        self.gates = state.gates_open.tolist()
-        self.ropes = state.ropes_down.tolist()
-        self._legal: list[dict[int, tuple[int, int]] | None] = [None] * self.n
-
-    def legal(self, i: int) -> dict[int, tuple[int, int]]:
-        """Agent ``i``'s legal actions -> ``(destination cell, boost target cell or -1)``; do not modify."""
-        out = self._legal[i]
-        if out is not None:
-            return out
-        doors, gates, ropes = self.doors, self.gates, self.ropes
-        out = self._legal[i] = {}
-        for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items():
-            if (
-                kind == _ALWAYS
-                or (kind == _DOOR_OPEN and doors[g])
-                or (kind == _GATE_OPEN and gates[g])
-                or (kind == _ROPE_DOWN and ropes[g])
-                or (kind == _ROPE_UP and not ropes[g])
-                or (kind == _GATE_SHUT and not gates[g])
-            ):
-                out[a] = (dest, target)
-        return out
-
-    def step(self, i: int, a: int) -> tuple[int, int] | None:
-        """``(destination, boost target)`` of action ``a`` by agent ``i``, or None if illegal."""
-        opt = self.rules.opts[self.cell[i]].get(a)
-        if opt is None:
-            return None
-        dest, kind, g, target = opt
-        if (
-            kind == _ALWAYS
-            or (kind == _DOOR_OPEN and self.doors[g])
-            or (kind == _GATE_OPEN and self.gates[g])
-            or (kind == _ROPE_DOWN and self.ropes[g])
-            or (kind == _ROPE_UP and not self.ropes[g])
-            or (kind == _GATE_SHUT and not self.gates[g])
-        ):
-            return dest, target
-        return None
-
-    def needs_boost(self, i: int) -> bool:
-        """Whether ``up`` by agent ``i`` is a climb that needs a partner's boost."""
-        g = self.rules.climb[self.cell[i]]
-        return g >= 0 and not self.ropes[g]
-
-
-def _consistent(fr: _Frame, agents: Sequence[int], act: Sequence[int], following: bool) -> bool:
+def _consistent(fr: Frame, agents: Sequence[int], act: Sequence[int], following: bool) -> bool:
     """Whether the actions ``act[i]`` of ``agents`` (a closed cluster, or all) break no rule."""
     cell, occ = fr.cell, fr.occ
     dest: dict[int, int] = {}
@@ -349,7 +212,7 @@ def _consistent(fr: _Frame, agents: Sequence[int], act: Sequence[int], following
 
 
 def _conflicts(
-    fr: _Frame,
+    fr: Frame,
     agents: Sequence[int],
     dom: Mapping[int, Mapping[int, float]],
     step: Mapping[int, Mapping[int, tuple[int, int]]],
@@ -467,8 +330,11 @@ def resolve(
     following: bool = False,
     eps: float = 1e-3,
     max_backtracks: int = 64,
+    frame_: Frame | None = None,
 ) -> Resolution:
     """Turn the agents' waves into one consistent joint action (see the module docstring).
+
+    ``frame_`` may pass the :class:`~mazesim.world.Frame` of ``state`` if the caller has it.
 
     ``waves``: a dict ``{agent index: wave}`` (agents left out request ``stay``) or a sequence of
     ``n_agents`` waves; a wave is an action (int) or ``(N_ACTIONS,)`` non-negative finite weights.
@@ -488,7 +354,7 @@ def resolve(
         raise WaveError(f"resolve: eps must lie in (0, 0.5), got {eps}")
     n = state.n_agents
     parsed = _parse(waves, n)
-    fr = _Frame(_rules(layout), state)
+    fr = frame_ if frame_ is not None else frame(layout, state)
     active = [i for i in range(n) if fr.active[i]]
 
     requested = [_STAY] * n
@@ -542,7 +408,7 @@ def _draw(weights: Mapping[int, float], u: float) -> int:
 
 
 def _domains(
-    fr: _Frame,
+    fr: Frame,
     active: Sequence[int],
     act: Sequence[int],
     full: Mapping[int, Mapping[int, float]],
@@ -598,7 +464,7 @@ def _domains(
 
 
 def _clusters(
-    fr: _Frame, active: Sequence[int], step: Mapping[int, Mapping[int, tuple[int, int]]], dom
+    fr: Frame, active: Sequence[int], step: Mapping[int, Mapping[int, tuple[int, int]]], dom
 ) -> list:
     """Groups of agents that can interact (share a cell they may touch), by lowest member."""
     parent = {i: i for i in active}
@@ -630,7 +496,7 @@ def _clusters(
 
 
 def _resolve_clusters(
-    fr: _Frame,
+    fr: Frame,
     active: list[int],
     requested: list[int],
     act: list[int],
@@ -702,7 +568,7 @@ def _resolve_clusters(
 
 
 def _problem(
-    fr: _Frame,
+    fr: Frame,
     group: Sequence[int],
     act: Sequence[int],
     dom: Mapping[int, Mapping[int, float]],
@@ -743,7 +609,7 @@ def _sample_exact(problem: wfc.Problem, group: Sequence[int], dom, rng: np.rando
 
 
 def _blame(
-    fr: _Frame,
+    fr: Frame,
     i: int,
     a: int,
     joint: Sequence[int],
@@ -790,7 +656,7 @@ def is_consistent(
 
     Equivalently: :func:`mazesim.world.apply_joint_action` executes every action of it.
     """
-    fr = _Frame(_rules(layout), state)
+    fr = frame(layout, state)
     act = [int(a) for a in joint]
     if len(act) != fr.n:
         raise WaveError(f"is_consistent: got {len(act)} actions for {fr.n} agents")
@@ -805,7 +671,7 @@ def consistent_joint_actions(
     Exhaustive, so only for small teams; raises :class:`mazesim.wfc.SearchLimitError` past
     ``max_nodes`` search nodes.
     """
-    fr = _Frame(_rules(layout), state)
+    fr = frame(layout, state)
     active = [i for i in range(fr.n) if fr.active[i]]
     uniform = {i: dict.fromkeys(fr.legal(i), 1.0) for i in active}
     dom, step, _ = _domains(fr, active, [_STAY] * fr.n, uniform, 1.0, following)
