@@ -1,0 +1,140 @@
+"""Single-environment throughput against peers measured in the same run (not a test).
+
+    python benchmarks/bench_env.py     # mazesim three_floor vs Minigrid DoorKey-8x8 vs mpe2 simple_spread
+    python benchmarks/bench_env.py --memory-steps 1000000   # also: resident memory over a long run
+
+Random legal actions, no rendering, one process (pin it to one core with ``taskset -c 0``).
+Prints environment steps per second (a step moves every agent once), the median of ``--repeats``
+timed windows, and the ratios mazesim / peer. Peers come from the ``bench`` extra
+(``pip install -e .[bench]``); a missing peer is reported, not faked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def time_windows(step_fn, seconds: float, repeats: int) -> float:
+    """Median steps/s over ``repeats`` windows of about ``seconds`` each."""
+    rates = []
+    for _ in range(repeats):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            for _ in range(100):
+                step_fn()
+            n += 100
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        rates.append(n / dt)
+    return statistics.median(rates)
+
+
+def mazesim_stepper(scenario: str, seed: int = 0):
+    import mazesim
+
+    env = mazesim.parallel_env(scenario=scenario)
+    rng = np.random.default_rng(seed)
+    state = {"obs": env.reset(seed=seed)[0]}
+
+    def step():
+        obs = state["obs"]
+        if not env.agents:
+            obs, _ = env.reset()
+        actions = {}
+        for a in env.agents:
+            legal = np.flatnonzero(obs[a]["action_mask"])
+            actions[a] = int(legal[int(rng.random() * len(legal))])
+        state["obs"] = env.step(actions)[0]
+
+    return step, env
+
+
+def minigrid_stepper(seed: int = 0):
+    import gymnasium
+    import minigrid  # noqa: F401 - registers the environments
+
+    env = gymnasium.make("MiniGrid-DoorKey-8x8-v0")
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    n = env.action_space.n
+
+    def step():
+        _, _, term, trunc, _ = env.step(int(rng.integers(n)))
+        if term or trunc:
+            env.reset()
+
+    return step
+
+
+def simple_spread_stepper(seed: int = 0):
+    from mpe2 import simple_spread_v3
+
+    env = simple_spread_v3.parallel_env()
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+
+    def step():
+        if not env.agents:
+            env.reset()
+        env.step({a: int(rng.integers(env.action_space(a).n)) for a in env.agents})
+
+    return step
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", default="three_floor")
+    p.add_argument("--seconds", type=float, default=2.0, help="length of one timed window")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--memory-steps", type=int, default=0, help="steps of the memory-growth check (0: skip)")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--quick", action="store_true", help="short windows (smoke run)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seconds, args.repeats = 0.3, 1
+    step, env = mazesim_stepper(args.scenario)
+    results: dict = {"scenario": args.scenario, "agents": len(env.possible_agents)}
+    results["mazesim_steps_per_s"] = time_windows(step, args.seconds, args.repeats)
+    peers = {"minigrid_doorkey_8x8": minigrid_stepper, "mpe2_simple_spread_v3": simple_spread_stepper}
+    for name, make in peers.items():
+        try:
+            peer = make()
+        except ImportError as exc:
+            results[name] = f"not installed ({exc.name}); pip install -e .[bench]"
+            continue
+        results[f"{name}_steps_per_s"] = time_windows(peer, args.seconds, args.repeats)
+        results[f"ratio_vs_{name}"] = results["mazesim_steps_per_s"] / results[f"{name}_steps_per_s"]
+    if args.memory_steps:
+        before = rss_mb()
+        for _ in range(args.memory_steps):
+            step()
+        results["rss_growth_mb"] = rss_mb() - before
+        results["memory_steps"] = args.memory_steps
+    print(f"{'benchmark':<36}{'value':>14}")
+    for k, v in results.items():
+        shown = f"{v:,.2f}" if isinstance(v, float) else str(v)
+        print(f"{k:<36}{shown:>14}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,344 @@
+"""Maze Escape (v0): a team escapes a procedurally generated 3D maze — only together.
+
+=====================  =================================================================
+Import                 ``import mazesim; env = mazesim.parallel_env(scenario="tutorial")``
+Actions                Discrete(12) (default) or Box(0, 1, (12,)) in superposition mode
+Parallel API           Yes (native ``ParallelEnv``; AEC form through PettingZoo's conversion)
+Agents                 ``agent_0`` … ``agent_{n-1}`` (2–8, set by the scenario)
+Observation            Dict(observation: Box(0, 255, (9, 2v+1, 2v+1), uint8),
+                       action_mask: Box(0, 1, (12,), int8))
+State                  Box(0, 255, (2 * levels + 2, rows, cols), uint8)
+=====================  =================================================================
+
+**Description.** Each episode builds a maze of several floors (stairs, ledges) from the
+scenario and a seed. The exit is reachable only through cooperative mechanisms: a *door* that
+stays open while a partner stands on its plate, a *gate* whose levers must be pulled in the same
+step, a *ledge* that one agent climbs with a partner's boost before lowering a rope for the rest.
+Every maze carries a certificate that the whole team can escape and that no agent alone can.
+
+Each action is a *promise* (Promise Theory): moving or pulling is a promise to the team; a boost
+is a give-promise to a partner; climbing a ledge is the matching use-promise. Every step a
+wave-function-collapse solver turns the agents' choices into one consistent joint action (no two
+agents in a cell, no swaps, boosts only with a climber) and reports, per agent, whether its
+promise was kept, withdrawn (by which conflict, because of whom) or unbound.
+
+**Actions.** ``Discrete(12)``:
+
+=====  ===========  ==============================================================
+index  name         effect
+=====  ===========  ==============================================================
+0      stay         nothing
+1–4    north …      move one cell (north = row − 1, south = row + 1, west = col − 1,
+       east         east = col + 1)
+5      up           stairs up; on a climb spot, climb if a neighbour boosts (or rope)
+6      down         stairs down; from a ledge, down its lowered rope
+7      interact     pull the lever underfoot; on a ledge, lower its rope
+8–11   boost_*      boost the agent on the climb spot in that direction
+=====  ===========  ==============================================================
+
+In superposition mode (``action_mode="superposition"``) an action is a probability vector over
+the same 12 actions (a *wave*); the solver collapses the most certain agent first.
+
+Actions of agents that have already left are ignored (some wrappers keep sending them). Missing
+actions for live agents, actions for unknown agents, out-of-range or wrongly typed actions, and
+waves with NaN, negative weights or the wrong length raise ``ValueError`` naming the agent; the
+environment is then left exactly as it was.
+
+**Observation.** ``observation`` is the egocentric window of compact uint8 codes described in
+:mod:`mazesim.observation` (cell codes of the floors below/here/above, other agents with the
+observer's trust in them, own level, time and team fraction; ``mazesim.observation.one_hot``
+expands it into float features); ``action_mask`` marks the actions the terrain allows
+(walls, shut doors and gates, missing stairs are masked; other agents are not — the solver
+handles them).
+
+**Rewards.** Team reward by default (every agent receives it): ``exit`` for each agent that leaves,
+``escape`` once when the last one leaves, minus ``step_cost`` per agent still inside, plus optional
+potential-based shaping toward the exits. With ``rewards.team = false`` each agent gets its own.
+
+**Termination and truncation.** An agent that reaches an exit is terminated and removed from
+``agents``. When ``max_cycles`` steps have passed, every remaining agent is truncated.
+
+**Infos.** ``infos[agent]`` always holds ``position`` (level, row, col after the step), ``action``
+(executed after resolution), ``promise`` (arrow notation), ``outcome`` (``kept``, ``withdrawn`` or
+``unbound``, with ``reason``), plus ``maze_seed`` and ``step`` (a dict shared by all agents with the
+step's promises, bindings, assessments and the solver's report).
+
+**Presets.** ``mazesim.list_scenarios()``; see ``scenarios/*.toml`` and the README.
+
+**Seeding.** ``reset(seed=s)`` seeds the one generator every random choice draws from (maze,
+solver noise). Without ``options["maze_seed"]`` the maze seed is drawn from the scenario's
+training seeds; pass ``options={"maze_seed": k}`` to play a given (e.g. held-out) maze.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import parallel_to_aec, wrappers
+
+from mazesim.observation import N_OBS_CHANNELS, Encoder, encode_state
+from mazesim.promise_bridge import step_promises
+from mazesim.resolver import resolve
+from mazesim.world import N_ACTIONS, Action, State, apply_joint_action, frame
+from promises import PromiseLog
+
+ACTION_MODES = ("discrete", "superposition")
+
+
+@functools.lru_cache(maxsize=2048)
+def _generate(scenario, maze_seed: int):
+    """Mazes are a pure function of (scenario, seed): generate each once per process."""
+    from mazesim.generator import generate
+
+    return generate(scenario, maze_seed)
+
+
+def env(**kwargs: Any):
+    """The AEC form (PettingZoo's conversion of :func:`parallel_env`), with order enforcing."""
+    aec = parallel_to_aec(parallel_env(**kwargs))
+    return wrappers.OrderEnforcingWrapper(aec)
+
+
+def parallel_env(scenario: Any = "tutorial", **kwargs: Any) -> raw_env:
+    """The native parallel environment. See the module docstring."""
+    return raw_env(scenario=scenario, **kwargs)
+
+
+class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
+    """Native PettingZoo ``ParallelEnv`` of mazesim. See the module docstring."""
+
+    metadata = {
+        "name": "maze_escape_v0",
+        "render_modes": ["ansi", "rgb_array", "human"],
+        "is_parallelizable": True,
+        "render_fps": 8,
+    }
+
+    def __init__(
+        self,
+        scenario: Any = "tutorial",
+        *,
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        action_mode: str = "discrete",
+        solver_mode: str = "sample",
+        view: str = "2d",
+        **overrides: Any,
+    ) -> None:
+        from mazesim.scenario import load_scenario
+
+        if max_cycles is not None:
+            overrides["max_cycles"] = max_cycles
+        self.scenario = load_scenario(scenario, **overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            modes = self.metadata["render_modes"]
+            raise ValueError(f"render_mode={render_mode!r} is not supported; use one of {modes} or None")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode={action_mode!r} is not supported; use one of {ACTION_MODES}")
+        if view not in ("2d", "3d"):
+            raise ValueError(f"view={view!r} is not supported; use '2d' (pygame) or '3d' (pyglet)")
+        self.render_mode = render_mode
+        self.view = view
+        self._viewer: Any = None
+        self.action_mode = action_mode
+        self.solver_mode = solver_mode
+        self.max_cycles = self.scenario.max_cycles
+        n = self.scenario.agents
+        self.possible_agents = [f"agent_{i}" for i in range(n)]
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        w = 2 * self.scenario.view_radius + 1
+        obs_space = spaces.Dict(
+            {
+                "observation": spaces.Box(0, 255, (N_OBS_CHANNELS, w, w), dtype=np.uint8),
+                "action_mask": spaces.Box(0, 1, (N_ACTIONS,), dtype=np.int8),
+            }
+        )
+        self._observation_spaces = {a: obs_space for a in self.possible_agents}
+        if action_mode == "discrete":
+            self._action_spaces = {a: spaces.Discrete(N_ACTIONS) for a in self.possible_agents}
+        else:
+            self._action_spaces = {
+                a: spaces.Box(0.0, 1.0, (N_ACTIONS,), dtype=np.float32) for a in self.possible_agents
+            }
+        sc = self.scenario
+        self.state_space = spaces.Box(0, 255, (2 * sc.levels + 2, sc.rows, sc.cols), dtype=np.uint8)
+        self._rng: np.random.Generator | None = None
+        self.maze = None
+        self.world: State | None = None
+        self.promise_log = PromiseLog()
+
+    # -- spaces ---------------------------------------------------------------------------------
+    @functools.cache  # noqa: B019 - spaces must be the same object every call
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._observation_spaces[agent]
+
+    @functools.cache  # noqa: B019
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_spaces[agent]
+
+    # -- episode ----------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        options = options or {}
+        maze_seed = options.get("maze_seed")
+        if maze_seed is None:
+            seeds = self.scenario.train_seeds
+            maze_seed = int(seeds[int(self._rng.integers(len(seeds)))])
+        self.maze = _generate(self.scenario, int(maze_seed))
+        self.maze_seed = int(maze_seed)
+        self.world = State.initial(self.maze.layout, self.maze.starts)
+        self._frame = frame(self.maze.layout, self.world)
+        self._encoder = Encoder(self.maze.layout, self.scenario.view_radius, self.max_cycles)
+        self.agents = list(self.possible_agents)
+        self.promise_log.clear()
+        observations = self._observations(self.agents)
+        infos = {a: self._base_info(a, int(Action.STAY), None) for a in self.agents}
+        return observations, infos
+
+    def step(self, actions: dict[str, Any]):
+        if self.world is None:
+            raise RuntimeError("step() called before reset(); call env.reset(seed=...) first")
+        waves = self._validate(actions)
+
+        layout, before, fr = self.maze.layout, self.world, self._frame
+        following = self.scenario.following
+        report = resolve(
+            layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
+        )
+        after, events = apply_joint_action(layout, before, report.joint, following=following, frame_=fr)
+        step_info = step_promises(layout, before, after, report, self.promise_log)
+        live = list(self.agents)
+        rewards = self._rewards(before, after, events, live)
+        self.world = after
+        self._frame = frame(layout, after)
+        terminations = {a: not bool(after.active[self._index[a]]) for a in live}
+        truncated = after.step >= self.max_cycles
+        truncations = {a: truncated and not terminations[a] for a in live}
+        observations = self._observations(live)
+        infos = {}
+        for a in live:
+            i = self._index[a]
+            infos[a] = self._base_info(a, int(events.executed[i]), step_info)
+        self.agents = [a for a in live if not (terminations[a] or truncations[a])]
+        return observations, rewards, terminations, truncations, infos
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _validate(self, actions: dict[str, Any]) -> dict[int, Any]:
+        if not isinstance(actions, dict):
+            raise ValueError(f"step() takes a dict {{agent: action}}, got {type(actions).__name__}")
+        for a in actions:
+            if a not in self._index:
+                raise ValueError(f"step(): action for unknown agent {a!r}; agents are {self.possible_agents}")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"step(): missing actions for live agents {missing}")
+        waves: dict[int, Any] = {}
+        for a in self.agents:
+            act = actions[a]
+            if self.action_mode == "discrete":
+                if isinstance(act, (bool, np.bool_)) or not isinstance(act, (int, np.integer)):
+                    if (
+                        isinstance(act, np.ndarray)
+                        and act.shape == ()
+                        and np.issubdtype(act.dtype, np.integer)
+                    ):
+                        act = int(act)
+                    else:
+                        raise ValueError(
+                            f"step(): action for {a} must be an int in [0, {N_ACTIONS}), got {act!r}"
+                        )
+                if not 0 <= int(act) < N_ACTIONS:
+                    raise ValueError(f"step(): action {int(act)} for {a} is out of range [0, {N_ACTIONS})")
+                waves[self._index[a]] = int(act)
+            else:
+                w = np.asarray(act, dtype=np.float64)
+                if w.shape != (N_ACTIONS,):
+                    raise ValueError(
+                        f"step(): superposition for {a} must have shape ({N_ACTIONS},), got {w.shape}"
+                    )
+                if not np.all(np.isfinite(w)):
+                    raise ValueError(f"step(): superposition for {a} contains NaN or infinity")
+                if np.any(w < 0):
+                    raise ValueError(f"step(): superposition for {a} has negative weights")
+                waves[self._index[a]] = w
+        return waves
+
+    def _observations(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        state, fr = self.world, self._frame
+        index = [self._index[a] for a in agents]
+        obs = self._encoder.observe_all(state, index, fr)
+        return {
+            a: {"observation": obs[k], "action_mask": fr.mask(i)}
+            for k, (a, i) in enumerate(zip(agents, index, strict=True))
+        }
+
+    def _rewards(self, before: State, after: State, events, live: list[str]) -> dict[str, float]:
+        r = self.scenario.rewards
+        exited = set(events.exited)
+        inside = [i for i in range(after.n_agents) if after.active[i]]
+        team = r.exit * len(exited) - r.step_cost * len(inside)
+        if exited and not inside:
+            team += r.escape
+        if r.team:
+            return {a: float(team) for a in live}
+        out = {}
+        for a in live:
+            i = self._index[a]
+            out[a] = float((r.exit if i in exited else 0.0) - (r.step_cost if after.active[i] else 0.0))
+            if exited and not inside:
+                out[a] += r.escape / len(live)
+        return out
+
+    def _base_info(self, agent: str, executed: int, step_info: dict | None) -> dict:
+        i = self._index[agent]
+        pos = tuple(int(x) for x in self.world.pos[i])
+        info = {"position": pos, "action": executed, "maze_seed": self.maze_seed}
+        if step_info is None:
+            info.update(promise=None, outcome="none", reason="episode start")
+        else:
+            info.update(step_info["agents"][i])
+            info["step"] = step_info
+        return info
+
+    # -- PettingZoo extras -------------------------------------------------------------------------
+    def state(self) -> np.ndarray:
+        if self.world is None:
+            raise RuntimeError("state() called before reset()")
+        return encode_state(self.maze.layout, self.world, self._encoder)
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: the text view; ``rgb_array``: an ``(H, W, 3)`` uint8 frame of the ``view``
+        (``"2d"`` top-down, pygame; ``"3d"``, pyglet through EGL); ``human``: the same frame in a
+        window opened on the first call. See :mod:`mazesim.render2d` and :mod:`mazesim.render3d`."""
+        if self.render_mode is None:
+            import gymnasium
+
+            gymnasium.logger.warn("render() called without a render_mode; pass render_mode='ansi'")
+            return None
+        if self.world is None:
+            raise RuntimeError("render() called before reset(); call env.reset(seed=...) first")
+        if self.render_mode == "ansi":
+            from mazesim.text import render_text
+
+            return render_text(self.maze.layout, self.world)
+        from mazesim.render2d import Viewer2D, scene_from_env
+
+        if self._viewer is None:
+            if self.view == "3d":
+                from mazesim.render3d import Viewer3D
+
+                self._viewer = Viewer3D(self.render_mode, fps=self.metadata["render_fps"])
+            else:
+                self._viewer = Viewer2D(self.render_mode, fps=self.metadata["render_fps"])
+        return self._viewer.render(scene_from_env(self), self.maze.layout)
+
+    def close(self) -> None:
+        if self._viewer is not None:
+            self._viewer.close()
+            self._viewer = None
