@@ -1,0 +1,107 @@
+"""Throughput and memory of the batched environment (:class:`mazesim.batch.BatchEnv`); not a test.
+
+    taskset -c 0 python benchmarks/bench_batch.py            # three_floor, B = 64, 256, 1024, 4096
+    taskset -c 0 python benchmarks/bench_batch.py --quick    # B = 64, 256, fewer steps
+
+Four agents (the ``three_floor`` preset), random legal actions drawn vectorised from the masks,
+observations included (every step returns them). Prints agent-steps per second (worlds x agents x
+steps / seconds, after a warm-up), the fraction of world-steps handed to the scalar resolver, the
+set-up time (maze generation, once per maze seed), bytes per world (the batch's arrays, and the
+growth of the process's resident memory over set-up and stepping, divided by ``B``) and the load
+average, since the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from mazesim.batch import BatchEnv
+
+
+def _rss() -> int:
+    """Resident memory of this process in bytes (Linux), 0 where unknown."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def random_legal(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """``(B, N)`` uniform random legal actions from ``(B, N, A)`` int8 masks."""
+    cum = np.cumsum(mask, axis=-1, dtype=np.int16)
+    k = (rng.random(mask.shape[:-1]) * cum[..., -1]).astype(np.int16)
+    return (cum <= k[..., None]).sum(axis=-1)
+
+
+def measure(scenario: str, num_envs: int, steps: int, *, warmup: int = 5, seed: int = 0) -> dict:
+    """Step ``num_envs`` worlds of ``scenario`` ``steps`` times with random legal actions.
+
+    Returns ``agent_steps_per_s``, ``ms_per_step``, ``fallback_fraction`` (world-steps resolved by
+    the scalar resolver), ``setup_s``, ``bytes_per_world`` (the batch's arrays), ``rss_per_world``
+    (growth of resident memory over set-up and stepping, per world), ``rss_total_mb`` and the
+    configuration.
+
+    >>> r = measure("tutorial", 8, 3, warmup=1)
+    >>> r["num_envs"], r["agent_steps_per_s"] > 0
+    (8, True)
+    """
+    rss0 = _rss()
+    t0 = time.perf_counter()
+    env = BatchEnv(scenario, num_envs)
+    _, mask = env.reset(seed=seed)
+    setup = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    for _ in range(warmup):
+        _, mask, *_ = env.step(random_legal(rng, mask))
+    fallbacks, taken = env.fallback_count, env.steps_taken
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, mask, *_ = env.step(random_legal(rng, mask))
+    dt = time.perf_counter() - t0
+    rss = _rss() - rss0
+    result = {
+        "scenario": scenario,
+        "num_envs": num_envs,
+        "agents": env.n_agents,
+        "steps": steps,
+        "agent_steps_per_s": num_envs * env.n_agents * steps / dt,
+        "ms_per_step": 1e3 * dt / steps,
+        "fallback_fraction": (env.fallback_count - fallbacks) / (num_envs * (env.steps_taken - taken)),
+        "setup_s": setup,
+        "bytes_per_world": env.nbytes() / num_envs,
+        "rss_per_world": rss / num_envs,
+        "rss_total_mb": rss / 2**20,
+    }
+    env.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", default="three_floor")
+    parser.add_argument("--quick", action="store_true", help="B = 64, 256 and 20 steps")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--sizes", type=int, nargs="*", default=None)
+    args = parser.parse_args()
+    sizes = args.sizes or ([64, 256] if args.quick else [64, 256, 1024, 4096])
+    steps = 20 if args.quick else args.steps
+    print(f"scenario {args.scenario}, {steps} timed steps, load average {os.getloadavg()[0]:.2f} (1 min)")
+    head = f"{'B':>6} {'agent-steps/s':>14} {'ms/step':>8} {'fallback':>9} {'setup s':>8}"
+    print(head + f" {'array B/world':>14} {'RSS B/world':>12} {'RSS MB':>8}")
+    for b in sizes:
+        r = measure(args.scenario, b, steps)
+        print(
+            f"{b:>6} {r['agent_steps_per_s']:>14,.0f} {r['ms_per_step']:>8.2f} {r['fallback_fraction']:>9.4f}"
+            f" {r['setup_s']:>8.1f} {r['bytes_per_world']:>14,.0f} {r['rss_per_world']:>12,.0f}"
+            f" {r['rss_total_mb']:>8.1f}"
+        )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
