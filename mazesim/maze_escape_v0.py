@@ -212,7 +212,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
             layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
         )
         after, events = apply_joint_action(layout, before, report.joint, following=following, frame_=fr)
-        step_info = step_promises(layout, before, after, report, self.promise_log)
+        step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
         live = list(self.agents)
         rewards = self._rewards(before, after, events, live)
         self.world = after

@@ -11,77 +11,92 @@ from __future__ import annotations
 import promises
 from mazesim.resolver import Resolution as SolverReport
 from mazesim.resolver import Status
-from mazesim.world import BOOSTS, DELTA, Action, Layout, State, Tile
+from mazesim.world import BOOSTS, DELTA, Action, Frame, Layout, Rules, State, frame
 
 _BOOSTS = frozenset(int(b) for b in BOOSTS)
 _UP = int(Action.UP)
-#: the boost an agent at offset (dr, dc) from a climber must give to push it
-_BOOST_TOWARD = {(-int(DELTA[b][1]), -int(DELTA[b][2])): int(b) for b in BOOSTS}
+#: where a booster stands relative to the climber for each boost (checked in this order)
+_BOOSTER_AT = tuple(((-int(DELTA[b][1]), -int(DELTA[b][2])), int(b)) for b in BOOSTS)
 
 
-def resolutions(layout: Layout, state: State, report: SolverReport) -> list[promises.Resolution]:
+def resolutions(
+    layout: Layout, state: State, report: SolverReport, fr: Frame | None = None
+) -> list[promises.Resolution]:
     """One :class:`promises.Resolution` per agent active at the start of the step.
 
-    ``state`` is the state *before* the step. ``partner`` is the other agent of a cooperative
-    half: for a boost, the agent on the target cell; for a climb, the agent actually boosting
-    it, else the first adjacent agent that could have.
+    ``state`` is the state *before* the step (``fr`` its :class:`~mazesim.world.Frame`, if the
+    caller has it). ``partner`` is the other agent of a cooperative half: for a boost, the agent
+    on the target cell; for a climb, the agent actually boosting it, else the first adjacent agent
+    that could have.
     """
-    occ = state.occupancy()
-    joint = report.joint
+    fr = fr if fr is not None else frame(layout, state)
+    rules, occ, cell = fr.rules, fr.occ, fr.cell
+    joint = report.joint.tolist()
     out = []
-    for i in range(state.n_agents):
-        if not state.active[i]:
+    for i in range(fr.n):
+        if not fr.active[i]:
             continue
         requested = int(report.requested[i])
         partner = None
         climb = False
-        l, r, c = (int(v) for v in state.pos[i])
         if requested in _BOOSTS:
-            d = DELTA[requested]
-            partner = occ.get((l, r + int(d[1]), c + int(d[2])))
-        elif (
-            requested == _UP
-            and layout.tiles[l, r, c] == Tile.CLIMB
-            and not state.ropes_down[layout.group[l, r, c]]
-        ):
+            target = rules.opts[cell[i]].get(requested)
+            partner = occ.get(target[3]) if target is not None else None
+        elif requested == _UP and fr.needs_boost(i):
             climb = True
+            l, r, c = rules.coords[cell[i]]
             candidates = []
-            for (dr, dc), boost in _BOOST_TOWARD.items():
-                j = occ.get((l, r + dr, c + dc))
+            for (dr, dc), boost in _BOOSTER_AT:
+                j = occ.get(rules.cell_id((l, r + dr, c + dc))) if _inside(rules, l, r + dr, c + dc) else None
                 if j is not None:
                     candidates.append(j)
-                    if int(joint[j]) == boost:
+                    if joint[j] == boost:
                         partner = j
                         break
             if partner is None and candidates:
                 partner = min(candidates)
-        cause = int(report.cause[i])
-        constraint = report.constraint[i]
+        cause = report.cause[i]
         out.append(
             promises.Resolution(
-                agent=i,
-                requested=requested,
-                executed=int(joint[i]),
-                because_of=cause if cause >= 0 else None,
-                constraint=constraint or None,
-                unbound=report.status[i] is Status.UNBOUND,
-                partner=partner,
-                climb=climb,
+                i,
+                requested,
+                joint[i],
+                cause if cause >= 0 else None,
+                report.constraint[i] or None,
+                report.status[i] is Status.UNBOUND,
+                partner,
+                climb,
             )
         )
     return out
 
 
+def _inside(rules: Rules, l: int, r: int, c: int) -> bool:
+    _, rows, cols = rules.shape
+    return 0 <= r < rows and 0 <= c < cols
+
+
+_REASONS: dict[tuple, str] = {}
+#: assessments are interned by the promises package, so each agent-info dict is built once
+_AGENT_INFOS: dict[promises.Assessment, dict] = {}
+
+
 def reason(info: dict) -> str:
-    """A readable reason for an agent's outcome."""
-    outcome = info["outcome"]
-    if outcome == "kept":
-        return "kept"
-    if outcome == "unbound":
-        return "no partner made the matching half of the binding"
-    who = info.get("because_of")
-    what = info.get("constraint") or "solver"
-    return f"withdrawn by the solver ({what}" + (f", because of agent_{who})" if who is not None else ")")
+    """A readable reason for an agent's outcome (cached: a few distinct strings per episode)."""
+    key = (info["outcome"], info.get("constraint"), info.get("because_of"))
+    text = _REASONS.get(key)
+    if text is None:
+        outcome, what, who = key
+        if outcome == "kept":
+            text = "kept"
+        elif outcome == "unbound":
+            text = "no partner made the matching half of the binding"
+        else:
+            text = f"withdrawn by the solver ({what or 'solver'}" + (
+                f", because of agent_{who})" if who is not None else ")"
+            )
+        _REASONS[key] = text
+    return text
 
 
 def step_promises(
@@ -91,35 +106,39 @@ def step_promises(
     report: SolverReport,
     log: promises.PromiseLog | None = None,
     forgetting: float = 0.0,
+    fr: Frame | None = None,
 ) -> dict:
     """Assess the step, add the evidence to ``after.trust`` in place, and build the step info.
 
-    Returns ``{"promises", "bindings", "solver", "agents"}``: the compact JSON-serialisable form
-    of :func:`promises.to_info`, the solver's counters, and per agent index the dict that goes
-    into ``infos[agent]`` (``promise``, ``outcome``, ``reason`` and, where they apply,
-    ``partner``, ``because_of``, ``constraint``).
+    Returns ``{"agents", "bindings", "solver"}``, JSON-serialisable: per agent index the dict that
+    goes into ``infos[agent]`` (``promise`` in arrow notation, ``outcome`` kept / withdrawn /
+    unbound, ``reason`` and, where they apply, ``partner``, ``because_of``, ``constraint``); the
+    step's bindings as ``[giver, user]`` pairs; and the solver's counters.
     """
-    assessments = promises.assess_step(resolutions(layout, before, report))
+    assessments = promises.assess_step(resolutions(layout, before, report, fr))
     promises.update_trust(
         after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
     )
     if log is not None:
         log.record(assessments)
-    info = promises.to_info(assessments)
     agents = {}
     for a in assessments:
-        d = promises.agent_info(a)
-        d["reason"] = reason(d)
-        agents[a.promise.promiser] = d
-    info["solver"] = {
-        "choices": report.choices,
-        "removals": report.removals,
-        "backtracks": report.backtracks,
-        "fallbacks": report.fallbacks,
-        "clusters": report.clusters,
+        template = _AGENT_INFOS.get(a)
+        if template is None:
+            template = _AGENT_INFOS[a] = promises.agent_info(a)
+            template["reason"] = reason(template)
+        agents[a.promise.promiser] = dict(template)
+    return {
+        "agents": agents,
+        "bindings": [list(b) for b in promises.bindings(assessments)],
+        "solver": {
+            "choices": report.choices,
+            "removals": report.removals,
+            "backtracks": report.backtracks,
+            "fallbacks": report.fallbacks,
+            "clusters": report.clusters,
+        },
     }
-    info["agents"] = agents
-    return info
 
 
 __all__ = ["reason", "resolutions", "step_promises"]
