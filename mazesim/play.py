@@ -13,7 +13,8 @@ Options::
     --episodes N              how many episodes (default: 1)
     --view V                  2d (pygame, default) | 3d (pyglet, EGL) | text
     --render                  show a window (or print the text view)
-    --record FILE             write FILE.gif (Pillow) or FILE.mp4 (needs imageio + imageio-ffmpeg)
+    --record FILE             write FILE.gif (Pillow) or FILE.mp4 (needs imageio + imageio-ffmpeg);
+                              FILE.png writes one still, the middle frame (a screenshot)
     --fps F                   frames per second of the window and the recording (default: 8)
     --size W[xH]              frame size in pixels (default: fitted to the maze; 3D 640x480)
     --list                    list the presets and exit
@@ -52,7 +53,7 @@ from mazesim.world import Action
 
 POLICIES = ("expert", "random")
 VIEWS = ("2d", "3d", "text")
-RECORD_FORMATS = (".gif", ".mp4")
+RECORD_FORMATS = (".gif", ".mp4", ".png")
 MP4_EXTRA = "pip install imageio imageio-ffmpeg"
 
 #: ``policy(env, observations) -> {agent: action}`` for the agents still in ``env.agents``.
@@ -86,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=1, help="number of episodes (default: 1)")
     p.add_argument("--view", default="2d", help="2d (pygame), 3d (pyglet through EGL) or text (default: 2d)")
     p.add_argument("--render", action="store_true", help="show the episodes in a window (text view: print)")
-    p.add_argument("--record", default=None, metavar="FILE", help="record to FILE.gif or FILE.mp4 (headless)")
+    p.add_argument(
+        "--record",
+        default=None,
+        metavar="FILE",
+        help="record to FILE.gif, FILE.mp4 or a still FILE.png (headless)",
+    )
     p.add_argument(
         "--fps", type=float, default=8.0, help="frames per second, window and recording (default: 8)"
     )
@@ -166,7 +172,10 @@ def _run(args: argparse.Namespace) -> int:
         env.close()
     if record is not None:
         write_recording(record, frames, args.fps)
-        print(f"recorded {len(frames)} frames to {record}")
+        if record.suffix.lower() == ".png":
+            print(f"wrote frame {len(frames) // 2} of {len(frames)} to {record}")
+        else:
+            print(f"recorded {len(frames)} frames to {record}")
     print(f"{escaped}/{args.episodes} episodes escaped")
     return 0
 
@@ -192,7 +201,7 @@ def check_record_path(text: str) -> Path:
     suffix = path.suffix.lower()
     if suffix not in RECORD_FORMATS:
         raise UsageError(
-            f"--record {text!r}: unsupported format {suffix or '(none)'!r}; use a .gif or .mp4 file"
+            f"--record {text!r}: unsupported format {suffix or '(none)'!r}; use a .gif, .mp4 or .png file"
         )
     if suffix == ".mp4" and not (
         importlib.util.find_spec("imageio") and importlib.util.find_spec("imageio_ffmpeg")
@@ -330,7 +339,13 @@ class FrameMaker:
 
 
 def write_recording(path: Path, frames: list[np.ndarray], fps: float) -> None:
-    """Write ``frames`` (``(H, W, 3)`` uint8 each, same size) to a GIF (Pillow) or MP4 (imageio)."""
+    """Write ``frames`` (``(H, W, 3)`` uint8 each, same size) to a GIF (Pillow) or MP4 (imageio);
+    a ``.png`` path gets one still: the middle frame of the recording (a screenshot)."""
+    if path.suffix.lower() == ".png":
+        from PIL import Image
+
+        Image.fromarray(frames[len(frames) // 2]).save(path)
+        return
     if path.suffix.lower() == ".mp4":
         import imageio.v2 as imageio
 

@@ -68,6 +68,25 @@ def test_recording_has_first_frame_plus_one_per_step(tmp_path):
     assert n == steps + 1
 
 
+def test_png_record_is_the_middle_frame_of_the_episode(tmp_path):
+    still, movie = tmp_path / "still.png", tmp_path / "movie.gif"
+    assert play.main(["--policy", "random", "--size", "120", "--record", str(still)]) == 0
+    assert play.main(["--policy", "random", "--size", "120", "--record", str(movie)]) == 0
+    import numpy as np
+
+    with Image.open(movie) as im:
+        frames = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            frames.append(np.asarray(im.convert("RGB"), dtype=int))
+    with Image.open(still) as png:
+        assert png.format == "PNG" and png.size == (120, 120)
+        got = np.asarray(png.convert("RGB"), dtype=int)
+    # the GIF is palette-quantised, so compare by distance: the still is nearest the middle frame
+    distance = [np.abs(got - f).mean() for f in frames]
+    assert int(np.argmin(distance)) == len(frames) // 2 or distance[len(frames) // 2] == min(distance)
+
+
 def test_records_3d_view(tmp_path):
     out = tmp_path / "three.gif"
     r = _run("--policy", "random", "--view", "3d", "--size", "96x64", "--record", str(out))
