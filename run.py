@@ -6,7 +6,7 @@ into it, then runs the command inside that environment. Later runs reuse the env
 reinstall only when ``pyproject.toml`` changed. Needs nothing but Python 3.11.
 
     python3 run.py play --render        # python -m mazesim.play --render, in the project's venv
-    python3 run.py test                 # the whole test suite (pytest)
+    python3 run.py test                 # the whole test suite (pytest, two workers)
     python3 run.py test -k wfc          # extra arguments go to pytest
 """
 
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".mazesim-installed"
-COMMANDS = {"play": ["-m", "mazesim.play"], "test": ["-m", "pytest"]}
+# The suite runs on two worker processes (pytest-xdist); pass -n 0 to run it in one.
+COMMANDS = {"play": ["-m", "mazesim.play"], "test": ["-m", "pytest", "-n", "2"]}
 
 
 def ensure_venv() -> None:
