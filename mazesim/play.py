@@ -28,11 +28,12 @@ Keys in the window: ``space`` pause, ``.`` single step, ``r`` restart the episod
 ``PageUp``/``PageDown`` go up/down stairs (or climb), ``e`` interacts (lever, rope), ``b`` then an
 arrow boosts a neighbour on a climb spot, ``s`` stays. The other agents follow the policy.
 
-Checkpoints: ``--policy PATH`` takes a file written by the agents package (a torch zip archive);
-it is loaded with ``agents.checkpoint.load_policy(path)``, which returns a callable
-``policy(env, observations) -> {agent: action}``. Bad input (an unknown scenario or policy, a
-missing or invalid checkpoint, an unwritable or unsupported record path, ``--render`` without a
-display) prints one line on stderr and exits with status 2.
+Checkpoints: ``--policy PATH`` takes a file written by the agents package (a torch zip archive),
+loaded as data with ``agents.policy.load_policy(path)``; a neural policy plays in the
+environment's superposition mode, so its action distributions are the waves the solver
+collapses. Bad input (an unknown scenario or policy, a missing or invalid checkpoint, an
+unwritable or unsupported record path, ``--render`` without a display) prints one line on stderr
+and exits with status 2.
 """
 
 from __future__ import annotations
@@ -131,11 +132,13 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--record draws frames; use --view 2d or 3d with it")
     if args.render and args.view != "text":
         check_display()
+    policy = make_policy(args.policy, np.random.default_rng(args.seed))
     try:
-        env = mazesim.parallel_env(scenario=args.scenario)
+        env = mazesim.parallel_env(
+            scenario=args.scenario, action_mode=getattr(policy, "action_mode", "discrete")
+        )
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    policy = make_policy(args.policy, np.random.default_rng(args.seed))
     frames: list[np.ndarray] = []
     frames_for = FrameMaker(size) if (record is not None or args.render) and args.view != "text" else None
     window = Window(frames_for, args.view, args.fps) if args.render and args.view != "text" else None
@@ -248,16 +251,34 @@ def make_policy(name: str, rng: np.random.Generator) -> Policy:
             f"--policy {name!r} is not a checkpoint (expected a torch .pt file written by agents)"
         )
     try:
-        load_policy = importlib.import_module("agents.checkpoint").load_policy
-    except (ModuleNotFoundError, AttributeError):
+        agents_policy = importlib.import_module("agents.policy")
+    except ModuleNotFoundError:
         raise UsageError(
-            f"--policy {name!r}: loading checkpoints needs agents.checkpoint.load_policy, "
-            "which this install does not have yet"
+            f"--policy {name!r}: loading checkpoints needs the agents package (pip install -e .)"
         ) from None
     try:
-        return load_policy(path)
+        return CheckpointPolicy(agents_policy.load_policy(path))
     except Exception as exc:  # any failure to load is bad input at this boundary: one line, no traceback
         raise UsageError(f"--policy {name!r} could not be loaded: {exc}") from None
+
+
+class CheckpointPolicy:
+    """A trained classifier or ensemble (``agents.policy.load_policy``) behind play's policy call.
+
+    Its ``action_mode`` is the environment mode it wants: ``"superposition"`` for neural policies,
+    whose action distributions become the waves the solver collapses.
+    """
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.action_mode = getattr(policy, "action_mode", "discrete")
+
+    def __call__(self, env: Any, observations: dict) -> dict:
+        from agents.rollout import stack_observations
+
+        obs, mask = stack_observations(env, observations)
+        chosen = self.policy(obs, mask, env)
+        return {a: chosen[env._index[a]] for a in env.agents}
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -324,7 +345,10 @@ class FrameMaker:
         from mazesim.render2d import Renderer2D
 
         if self._r2 is None or self._r2.layout is not layout:
-            self._r2 = Renderer2D(layout, n, self.size)
+            try:
+                self._r2 = Renderer2D(layout, n, self.size)
+            except ValueError as exc:  # e.g. a --size too small for the maze: bad input, one line
+                raise UsageError(f"--size: {exc}") from None
         return self._r2
 
     def frame(self, env: Any, view: str, team_return: float) -> np.ndarray:

@@ -142,3 +142,19 @@ def test_parse_size_and_help():
     text = play.build_parser().format_help()
     for word in ("--record", "--policy", "--view", "--size", "space pause", "PageUp", "b+arrow", "q/Esc"):
         assert word in text
+
+
+def test_a_trained_checkpoint_plays_through_the_solver(tmp_path):
+    """--policy PATH: the agents package loads it as data and it acts in superposition mode."""
+    from agents.checkpoint import Member, save_checkpoint
+    from agents.nets import ArchConfig, Classifier
+
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, [Member("imitation", Classifier((9, 7, 7), 12, ArchConfig(hidden=(8,))))])
+    policy = play.make_policy(str(ckpt), __import__("numpy").random.default_rng(0))
+    assert policy.action_mode == "superposition"
+    out = tmp_path / "neural.gif"
+    r = _run("--policy", str(ckpt), "--size", "160", "--record", str(out))
+    assert r.returncode == 0, r.stderr
+    assert _frames(out) == _steps(r.stdout) + 1
+    _bad(["--policy", str(ckpt), "--size", "80", "--record", str(out)], "too small")
