@@ -60,8 +60,9 @@ potential-based shaping toward the exits. With ``rewards.team = false`` each age
 
 **Infos.** ``infos[agent]`` always holds ``position`` (level, row, col after the step), ``action``
 (executed after resolution), ``promise`` (arrow notation), ``outcome`` (``kept``, ``withdrawn`` or
-``unbound``, with ``reason``), plus ``maze_seed`` and ``step`` (a dict shared by all agents with the
-step's promises, bindings, assessments and the solver's report).
+``unbound``, with ``reason``; withdrawn promises also name the ``constraint`` and the agent
+``because_of`` whom), plus ``maze_seed`` and ``step`` (one dict shared by all agents: the step's
+bindings and the solver's report; treat it as read-only).
 
 **Presets.** ``mazesim.list_scenarios()``; see ``scenarios/*.toml`` and the README.
 
@@ -198,7 +199,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self.agents = list(self.possible_agents)
         self.promise_log.clear()
         observations = self._observations(self.agents)
-        infos = {a: self._base_info(a, int(Action.STAY), None) for a in self.agents}
+        infos = {a: self._base_info(a, int(Action.STAY), None, None) for a in self.agents}
         return observations, infos
 
     def step(self, actions: dict[str, Any]):
@@ -212,7 +213,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
             layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
         )
         after, events = apply_joint_action(layout, before, report.joint, following=following, frame_=fr)
-        step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
+        per_agent, step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
         live = list(self.agents)
         rewards = self._rewards(before, after, events, live)
         self.world = after
@@ -224,7 +225,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         infos = {}
         for a in live:
             i = self._index[a]
-            infos[a] = self._base_info(a, int(events.executed[i]), step_info)
+            infos[a] = self._base_info(a, int(events.executed[i]), per_agent.get(i), step_info)
         self.agents = [a for a in live if not (terminations[a] or truncations[a])]
         return observations, rewards, terminations, truncations, infos
 
@@ -295,14 +296,17 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
                 out[a] += r.escape / len(live)
         return out
 
-    def _base_info(self, agent: str, executed: int, step_info: dict | None) -> dict:
+    def _base_info(self, agent: str, executed: int, promise: dict | None, step_info: dict | None) -> dict:
         i = self._index[agent]
-        pos = tuple(int(x) for x in self.world.pos[i])
-        info = {"position": pos, "action": executed, "maze_seed": self.maze_seed}
-        if step_info is None:
+        info = {
+            "position": tuple(int(x) for x in self.world.pos[i]),
+            "action": executed,
+            "maze_seed": self.maze_seed,
+        }
+        if promise is None:
             info.update(promise=None, outcome="none", reason="episode start")
         else:
-            info.update(step_info["agents"][i])
+            info.update(promise)  # copies the cached template
             info["step"] = step_info
         return info
 

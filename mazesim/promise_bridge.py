@@ -12,9 +12,12 @@ import promises
 from mazesim.resolver import Resolution as SolverReport
 from mazesim.resolver import Status
 from mazesim.world import BOOSTS, DELTA, Action, Frame, Layout, Rules, State, frame
+from promises.trust import add_evidence
 
 _BOOSTS = frozenset(int(b) for b in BOOSTS)
 _UP = int(Action.UP)
+_UNBOUND = Status.UNBOUND
+_Resolution = promises.Resolution
 #: where a booster stands relative to the climber for each boost (checked in this order)
 _BOOSTER_AT = tuple(((-int(DELTA[b][1]), -int(DELTA[b][2])), int(b)) for b in BOOSTS)
 
@@ -32,11 +35,13 @@ def resolutions(
     fr = fr if fr is not None else frame(layout, state)
     rules, occ, cell = fr.rules, fr.occ, fr.cell
     joint = report.joint.tolist()
+    rows = zip(
+        fr.active, report.requested, joint, report.cause, report.constraint, report.status, strict=True
+    )
     out = []
-    for i in range(fr.n):
-        if not fr.active[i]:
+    for i, (active, requested, executed, cause, constraint, status) in enumerate(rows):
+        if not active:
             continue
-        requested = int(report.requested[i])
         partner = None
         climb = False
         if requested in _BOOSTS:
@@ -55,15 +60,14 @@ def resolutions(
                         break
             if partner is None and candidates:
                 partner = min(candidates)
-        cause = report.cause[i]
         out.append(
-            promises.Resolution(
+            _Resolution(
                 i,
                 requested,
-                joint[i],
+                executed,
                 cause if cause >= 0 else None,
-                report.constraint[i] or None,
-                report.status[i] is Status.UNBOUND,
+                constraint or None,
+                status is _UNBOUND,
                 partner,
                 climb,
             )
@@ -107,29 +111,32 @@ def step_promises(
     log: promises.PromiseLog | None = None,
     forgetting: float = 0.0,
     fr: Frame | None = None,
-) -> dict:
-    """Assess the step, add the evidence to ``after.trust`` in place, and build the step info.
+) -> tuple[dict[int, dict], dict]:
+    """Assess the step, add the evidence to ``after.trust`` in place, and describe the step.
 
-    Returns ``{"agents", "bindings", "solver"}``, JSON-serialisable: per agent index the dict that
-    goes into ``infos[agent]`` (``promise`` in arrow notation, ``outcome`` kept / withdrawn /
-    unbound, ``reason`` and, where they apply, ``partner``, ``because_of``, ``constraint``); the
-    step's bindings as ``[giver, user]`` pairs; and the solver's counters.
+    Returns ``(per_agent, step)``. ``per_agent[i]`` is what goes into ``infos[agent_i]``:
+    ``promise`` (arrow notation), ``outcome`` (kept / withdrawn / unbound), ``reason`` and, where
+    they apply, ``partner``, ``because_of``, ``constraint`` — a shared, cached dict: copy it, never
+    modify it. ``step`` is JSON-serialisable: the step's bindings as ``[giver, user]`` pairs and
+    the solver's counters.
     """
     assessments = promises.assess_step(resolutions(layout, before, report, fr))
-    promises.update_trust(
-        after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
-    )
+    if forgetting:
+        promises.update_trust(
+            after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
+        )
+    else:  # the env owns a valid ledger: skip update_trust's checks on the hot path
+        add_evidence(after.trust, assessments, tuple(before.active.tolist()))
     if log is not None:
         log.record(assessments)
-    agents = {}
+    per_agent = {}
     for a in assessments:
         template = _AGENT_INFOS.get(a)
         if template is None:
             template = _AGENT_INFOS[a] = promises.agent_info(a)
             template["reason"] = reason(template)
-        agents[a.promise.promiser] = dict(template)
-    return {
-        "agents": agents,
+        per_agent[a.promise.promiser] = template
+    step = {
         "bindings": [list(b) for b in promises.bindings(assessments)],
         "solver": {
             "choices": report.choices,
@@ -139,6 +146,7 @@ def step_promises(
             "clusters": report.clusters,
         },
     }
+    return per_agent, step
 
 
 __all__ = ["reason", "resolutions", "step_promises"]

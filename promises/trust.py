@@ -108,9 +108,20 @@ def update_trust(
         # 1 + (1 - f)(c - 1) == (1 - f) c + f: decay toward the prior (1, 1).
         np.multiply(out, 1.0 - forgetting, out=out)
         np.add(out, forgetting, out=out)
+    add_evidence(out, assessments, live)
+    return out
+
+
+def add_evidence(counts: np.ndarray, assessments: Sequence[Assessment], live: tuple[bool, ...]) -> None:
+    """The unchecked core of :func:`update_trust`: add one step's evidence to ``counts`` in place.
+
+    ``counts`` must be a C-contiguous ``(n, n, 2)`` float64 array and ``live`` a tuple of ``n``
+    bools; for callers (the environment's step) that own a valid ledger and call this every step.
+    """
+    n = len(live)
     # Counts are written through a flat memoryview of the array: a few sparse increments per
     # step cost far less this way than one numpy call each.
-    flat = out.data.cast("B").cast("d")
+    flat = counts.data.cast("B").cast("d")
     for a in assessments:
         promise = a[0]
         kind = _KINDS.get(promise)
@@ -127,7 +138,6 @@ def update_trust(
                 flat[2 * (promise.promiser * n + promise.promisee)] += 1.0
         elif outcome is Outcome.UNBOUND and kind is _Kind.PARTNER and live[promise.promisee]:
             flat[2 * (promise.promisee * n + promise.promiser) + 1] += 1.0
-    return out
 
 
 class _Kind(Enum):
