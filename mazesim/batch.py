@@ -375,6 +375,11 @@ class BatchEnv:
         if maze_cache < 0:
             raise ValueError(f"maze_cache must be >= 0, got {maze_cache}")
         sc = self.scenario = load_scenario(scenario, **overrides)
+        if sc.rewards.shaping:
+            raise ValueError(
+                f"scenario {sc.name!r} sets rewards.shaping={sc.rewards.shaping}, which BatchEnv does not "
+                "compute yet; use mazesim.vector.SerialVecEnv, or rewards.shaping = 0"
+            )
         self.action_mode = action_mode
         self.solver_mode = solver_mode
         self.num_envs = B = int(num_envs)

@@ -53,7 +53,9 @@ handles them).
 
 **Rewards.** Team reward by default (every agent receives it): ``exit`` for each agent that leaves,
 ``escape`` once when the last one leaves, minus ``step_cost`` per agent still inside, plus optional
-potential-based shaping toward the exits. With ``rewards.team = false`` each agent gets its own.
+potential-based shaping toward the exits (``rewards.shaping = c``: each agent's change in
+``-c · distance to the nearest exit / (rows + cols)``, doors taken as open; it telescopes, so it
+leaves the optimal policies unchanged). With ``rewards.team = false`` each agent gets its own.
 
 **Termination and truncation.** An agent that reaches an exit is terminated and removed from
 ``agents``. When ``max_cycles`` steps have passed, every remaining agent is truncated.
@@ -88,6 +90,29 @@ from mazesim.world import N_ACTIONS, Action, State, apply_joint_action, frame
 from promises import PromiseLog
 
 ACTION_MODES = ("discrete", "superposition")
+
+
+@functools.lru_cache(maxsize=64)
+def _exit_distances(layout) -> list[int]:
+    """Steps from every cell id to the nearest exit with every door, gate and rope passable
+    (the potential of reward shaping; unreachable cells get the largest distance found + 1)."""
+    from mazesim.world import rules_of
+
+    rules = rules_of(layout)
+    frontier = [c for c, is_exit in enumerate(rules.exit) if is_exit]
+    dist = [-1] * len(rules.opts)
+    for c in frontier:
+        dist[c] = 0
+    while frontier:
+        nxt = []
+        for u in frontier:
+            for dest, *_ in rules.opts[u].values():
+                if dist[dest] < 0:
+                    dist[dest] = dist[u] + 1
+                    nxt.append(dest)
+        frontier = nxt
+    far = max(dist) + 1
+    return [d if d >= 0 else far for d in dist]
 
 
 @functools.lru_cache(maxsize=2048)
@@ -286,7 +311,10 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         team = r.exit * len(exited) - r.step_cost * len(inside)
         if exited and not inside:
             team += r.escape
+        shaping = self._shaping(before, after) if r.shaping else None
         if r.team:
+            if shaping is not None:
+                team += float(shaping.sum())
             return {a: float(team) for a in live}
         out = {}
         for a in live:
@@ -294,7 +322,27 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
             out[a] = float((r.exit if i in exited else 0.0) - (r.step_cost if after.active[i] else 0.0))
             if exited and not inside:
                 out[a] += r.escape / len(live)
+            if shaping is not None:
+                out[a] += float(shaping[i])
         return out
+
+    def _shaping(self, before: State, after: State) -> np.ndarray:
+        """Potential-based shaping (Ng et al. 1999), per agent: ``c * (phi(s') - phi(s))`` with
+        ``phi = -(steps from the agent to the nearest exit, doors and gates taken as open) / (rows
+        + cols)`` and 0 once the agent has left. Potential differences telescope over an episode,
+        so shaping does not change which policies are optimal."""
+        dist = _exit_distances(self.maze.layout)
+        rules = self._frame.rules
+        scale = self.scenario.rewards.shaping / (self.scenario.rows + self.scenario.cols)
+
+        def phi(state: State) -> np.ndarray:
+            out = np.zeros(state.n_agents)
+            for i, cell in enumerate(state.pos.tolist()):
+                if state.active[i]:
+                    out[i] = -dist[rules.cell_id(tuple(cell))]
+            return out
+
+        return scale * (phi(after) - phi(before))
 
     def _base_info(self, agent: str, executed: int, promise: dict | None, step_info: dict | None) -> dict:
         i = self._index[agent]

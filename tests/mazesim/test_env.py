@@ -195,3 +195,37 @@ def test_held_out_maze_seed_and_digest_are_reproducible():
     env.reset(seed=2, options={"maze_seed": seed})
     assert hashlib.sha256(env.maze.to_bytes()).hexdigest() == first
     assert env.maze_seed == seed
+
+
+def test_reward_shaping_is_potential_based_and_telescopes():
+    """With rewards.shaping = c the team return changes by exactly the potential difference
+    c * (phi(end) - phi(start)) summed over agents, whatever happened in between."""
+    from mazesim.maze_escape_v0 import _exit_distances
+
+    def team_return(shaping: float) -> tuple[float, object]:
+        env = mazesim.parallel_env(scenario="tutorial", rewards={"shaping": shaping})
+        obs, _ = env.reset(seed=4)
+        rng = np.random.default_rng(9)
+        start = env.world.copy()
+        total = 0.0
+        for _ in range(40):
+            if not env.agents:
+                break
+            actions = {a: int(rng.choice(np.flatnonzero(obs[a]["action_mask"]))) for a in env.agents}
+            obs, rewards, *_ = env.step(actions)
+            total += next(iter(rewards.values()))
+        return total, (env, start)
+
+    plain, _ = team_return(0.0)
+    shaped, (env, start) = team_return(2.0)
+    dist = _exit_distances(env.maze.layout)
+    rules = env._frame.rules
+
+    def phi(state) -> float:
+        return -sum(
+            dist[rules.cell_id(tuple(p))] for i, p in enumerate(state.pos.tolist()) if state.active[i]
+        )
+
+    scale = 2.0 / (env.scenario.rows + env.scenario.cols)
+    assert shaped - plain == pytest.approx(scale * (phi(env.world) - phi(start)))
+    assert shaped != plain
