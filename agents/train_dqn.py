@@ -54,7 +54,7 @@ from agents.training import (
     save_run,
     temperature_folded,
 )
-from mazesim.vector import SerialVecEnv
+from mazesim.batch import BatchEnv
 
 CURVES = ["loss", "return", "success", "entropy", "eval_success_rate"]
 
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     device = resolve_device(args.device)
     scenario = make_scenario(args)
-    venv = SerialVecEnv(scenario, num_envs=args.num_envs)
+    venv = BatchEnv(scenario, num_envs=args.num_envs)
     q_net = make_net(venv.obs_shape, venv.n_actions, args).to(device)
     target = copy.deepcopy(q_net)
     optimizer = torch.optim.Adam(q_net.parameters(), lr=args.lr)

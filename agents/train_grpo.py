@@ -50,7 +50,7 @@ from agents.training import (
     sampling_actor,
     save_run,
 )
-from mazesim.vector import SerialVecEnv
+from mazesim.batch import BatchEnv
 
 CURVES = ["loss", "return", "success", "entropy", "eval_success_rate"]
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     device = resolve_device(args.device)
     scenario = make_scenario(args)
-    venv = SerialVecEnv(scenario, num_envs=args.groups * args.group_size)
+    venv = BatchEnv(scenario, num_envs=args.groups * args.group_size)
     net = make_net(venv.obs_shape, venv.n_actions, args).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     log = RunLog(args.run_dir)

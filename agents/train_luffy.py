@@ -62,7 +62,7 @@ from agents.training import (
     sampling_actor,
     save_run,
 )
-from mazesim.vector import SerialVecEnv
+from mazesim.batch import BatchEnv
 
 CURVES = ["loss", "return", "success", "entropy", "expert_prob", "eval_success_rate"]
 
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     device = resolve_device(args.device)
     scenario = make_scenario(args)
-    venv = SerialVecEnv(scenario, num_envs=args.groups * n_on)
+    venv = BatchEnv(scenario, num_envs=args.groups * n_on)
     expert_env = mazesim.parallel_env(scenario)
     net = make_net(venv.obs_shape, venv.n_actions, args).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)

@@ -23,13 +23,13 @@ from agents.losses import group_advantages, log_prob_entropy, policy_gradient_lo
 from agents.nets import ArchConfig, Classifier
 from agents.policy import resolve_device
 from agents.training import epsilon_greedy, sampling_actor
-from mazesim.vector import SerialVecEnv
+from mazesim.batch import BatchEnv
 
 
 def measure(
     scenario: str, worlds: int, group_size: int, updates: int, device: torch.device
 ) -> dict[str, float]:
-    venv = SerialVecEnv(scenario, num_envs=worlds)
+    venv = BatchEnv(scenario, num_envs=worlds)
     net = Classifier(venv.obs_shape, venv.n_actions, ArchConfig(hidden=(256, 256))).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=3e-4)
     act = sampling_actor(net, device)
