@@ -217,8 +217,15 @@ def check_record_path(text: str) -> Path:
         raise UsageError(f"--record {text!r} is a directory; give a file name such as {path / 'escape.gif'}")
     if not parent.is_dir():
         raise UsageError(f"--record {text!r}: folder {str(parent)!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--record {text!r} is not writable; choose another path")
+    # Probe by opening for append: permission bits do not stop root, a read-only file system does.
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--record {text!r} is not writable ({exc.strerror}); choose another path") from None
+    if not existed:
+        path.unlink(missing_ok=True)
     return path
 
 

@@ -120,7 +120,8 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     _bad(["--view", "4d"], "--view")
     _bad(["--size", "12"], "--size")
     _bad(["--episodes", "0"], "--episodes")
-    if os.geteuid() != 0:  # root may write anywhere
+    _bad(["--record", "/proc/mazesim-record.gif"], "not writable")  # read-only even for root
+    if os.geteuid() != 0:  # permission bits do not stop root
         _bad(["--record", str(locked / "x.gif")], "not writable")
     # a checkpoint-shaped file: either the agents package loads it or says why, in one line
     r = _run("--policy", str(fake))
