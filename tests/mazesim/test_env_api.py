@@ -1,12 +1,18 @@
 """The environment against PettingZoo's own test functions, for every scenario preset.
 
+Rendering runs headless here: SDL's dummy video driver for the pygame window of ``"human"`` mode.
+
 Python warnings are errors here, except the two messages PettingZoo 1.27 emits for every dict
 observation with an action mask (removed upstream after 1.27, Farama-Foundation/PettingZoo#1391).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pytest
 from pettingzoo.test import (
@@ -14,6 +20,7 @@ from pettingzoo.test import (
     max_cycles_test,
     parallel_api_test,
     parallel_seed_test,
+    render_test,
     seed_test,
     state_test,
 )
@@ -59,6 +66,11 @@ def test_seeding(scenario):
 @pytest.mark.parametrize("scenario", PRESETS)
 def test_state(scenario):
     state_test(mazesim.env(scenario=scenario), mazesim.parallel_env(scenario=scenario), num_cycles=30)
+
+
+@pytest.mark.parametrize("scenario", PRESETS)
+def test_render(scenario):
+    render_test(lambda render_mode=None: mazesim.env(scenario=scenario, render_mode=render_mode))
 
 
 def test_max_cycles_on_the_package_itself():
