@@ -346,8 +346,9 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
 
     def _base_info(self, agent: str, executed: int, promise: dict | None, step_info: dict | None) -> dict:
         i = self._index[agent]
+        fr = self._frame  # the frame of self.world: positions as plain tuples
         info = {
-            "position": tuple(int(x) for x in self.world.pos[i]),
+            "position": fr.rules.coords[fr.cell[i]],
             "action": executed,
             "maze_seed": self.maze_seed,
         }

@@ -428,10 +428,17 @@ class Frame:
         return g >= 0 and not self.ropes[g]
 
     def mask(self, i: int) -> np.ndarray:
-        """``(N_ACTIONS,)`` int8 action mask of agent ``i`` (see :func:`action_mask`)."""
-        m = np.zeros(N_ACTIONS, dtype=np.int8)
-        m[list(self.legal(i))] = 1
-        return m
+        """``(N_ACTIONS,)`` int8 action mask of agent ``i`` (see :func:`action_mask`); a fresh array."""
+        legal = tuple(self.legal(i))
+        m = _MASKS.get(legal)
+        if m is None:
+            m = _MASKS[legal] = np.zeros(N_ACTIONS, dtype=np.int8)
+            m[list(legal)] = 1
+        return m.copy()
+
+
+#: action masks by their tuple of legal actions (a few dozen distinct ones exist)
+_MASKS: dict[tuple[int, ...], np.ndarray] = {}
 
 
 def frame(layout: Layout, state: State) -> Frame:
