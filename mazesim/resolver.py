@@ -101,6 +101,7 @@ SEARCH = "search"
 _STAY, _UP, _DOWN, _INTERACT = int(Action.STAY), int(Action.UP), int(Action.DOWN), int(Action.INTERACT)
 _BOOSTS = frozenset(int(b) for b in BOOSTS)
 _MODES = ("sample", "greedy", "exact")
+_WAVE_SHAPE = (N_ACTIONS,)
 
 
 class Status(IntEnum):
@@ -180,21 +181,24 @@ class Resolution:
 
 def _consistent(fr: Frame, agents: Sequence[int], act: Sequence[int], following: bool) -> bool:
     """Whether the actions ``act[i]`` of ``agents`` (a closed cluster, or all) break no rule."""
-    cell, occ = fr.cell, fr.occ
+    cell, occ, step = fr.cell, fr.occ, fr.step
     dest: dict[int, int] = {}
     taken: set[int] = set()
     boosted: set[int] = set()
     climbers = []
     for i in agents:
         a = act[i]
-        st = fr.step(i, a)
+        st = step(i, a)
         if st is None:
             return False
         d, target = st
         if d in taken:
             return False
         taken.add(d)
-        dest[i] = d
+        if following:
+            dest[i] = d
+        elif d != cell[i] and d in occ:
+            return False
         if target >= 0:
             j = occ.get(target)
             if j is None or act[j] != _UP:
@@ -202,51 +206,14 @@ def _consistent(fr: Frame, agents: Sequence[int], act: Sequence[int], following:
             boosted.add(target)
         elif a == _UP and fr.needs_boost(i):
             climbers.append(i)
-    for i in agents:
-        d = dest[i]
-        if d != cell[i]:
-            j = occ.get(d)
-            if j is not None and (not following or dest[j] == cell[j] or dest[j] == cell[i]):
-                return False
+    if following:
+        for i in agents:
+            d = dest[i]
+            if d != cell[i]:
+                j = occ.get(d)
+                if j is not None and (dest[j] == cell[j] or dest[j] == cell[i]):
+                    return False
     return all(cell[i] in boosted for i in climbers)
-
-
-def _conflicts(
-    fr: Frame,
-    agents: Sequence[int],
-    dom: Mapping[int, Mapping[int, float]],
-    step: Mapping[int, Mapping[int, tuple[int, int]]],
-    following: bool,
-) -> dict[tuple[int, int], dict[str, list[tuple[int, int]]]]:
-    """Forbidden action pairs between agents of one cluster: ``{(i, j): {name: [(a, b), ...]}}``."""
-    cell, occ = fr.cell, fr.occ
-    out: dict[tuple[int, int], dict[str, list[tuple[int, int]]]] = {}
-
-    def add(i: int, j: int, name: str, pairs: list[tuple[int, int]]) -> None:
-        if pairs:
-            out.setdefault((i, j), {}).setdefault(name, []).extend(pairs)
-
-    by_dest: dict[int, list[tuple[int, int]]] = {}
-    for i in agents:
-        si = step[i]
-        for a in dom[i]:
-            d, target = si[a]
-            by_dest.setdefault(d, []).append((i, a))
-            if following and d != cell[i] and d in occ:  # without following, _domains removed these
-                j = occ[d]
-                sj = step[j]
-                add(i, j, FOLLOWING, [(a, b) for b in dom[j] if sj[b][0] == cell[j]])
-                add(i, j, NO_SWAP, [(a, b) for b in dom[j] if sj[b][0] == cell[i]])
-            if target >= 0:
-                j = occ[target]
-                add(i, j, BINDING, [(a, b) for b in dom[j] if b != _UP])
-    for entries in by_dest.values():
-        if len(entries) > 1:
-            for k, (i, a) in enumerate(entries):
-                for j, b in entries[k + 1 :]:
-                    if i != j:
-                        add(i, j, ONE_PER_CELL, [(a, b)])
-    return out
 
 
 def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int | list[float] | None]:
@@ -282,6 +249,8 @@ def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int |
             out[k] = int(w)
         else:
             vectors.append((int(k), w))
+    if vectors and len(vectors) <= 8 and _plain_rows(vectors, out):  # numpy is faster for more
+        return out
     if vectors:
         # one numpy check for all full waves; a bad one is then found and named
         try:
@@ -298,6 +267,23 @@ def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int |
         for (i, _), row in zip(vectors, stack.tolist(), strict=True):
             out[i] = row
     return out
+
+
+def _plain_rows(vectors: list[tuple[int, object]], out: list) -> bool:
+    """Fill ``out`` from waves that are float arrays of shape ``(N_ACTIONS,)`` with weights >= 0 and a
+    sum in (0, 1e300) (the numpy check below then passes too); False, leaving ``out`` to it, otherwise.
+    """
+    rows = []
+    for _, w in vectors:
+        if type(w) is not np.ndarray or w.shape != _WAVE_SHAPE or w.dtype.char not in "df":
+            return False
+        row = w.tolist()
+        if not (min(row) >= 0.0 and 0.0 < sum(row) < 1e300):
+            return False
+        rows.append(row)
+    for (i, _), row in zip(vectors, rows, strict=True):
+        out[i] = row
+    return True
 
 
 def _check_wave(i: int, w: object) -> None:
@@ -361,26 +347,29 @@ def resolve(
     act = [_STAY] * n  # what each agent asks the solver for (legal, or not: then it is substituted)
     full: dict[int, dict[int, float]] = {}  # full waves: legal action -> normalised weight
     empty: set[int] = set()  # full waves with no legal weight
+    legal_of = fr.legal
     for i in active:
         w = parsed[i]
         if w is None:
             continue
-        if isinstance(w, int):
+        if type(w) is int:
             requested[i] = act[i] = w
             continue
-        legal = {a: w[a] for a in fr.legal(i) if w[a] > 0}
+        legal = {a: v for a in legal_of(i) if (v := w[a]) > 0}
         total = sum(legal.values())
         if not legal:
             empty.add(i)
             requested[i] = max(range(N_ACTIONS), key=w.__getitem__)
             continue
-        full[i] = {a: v / total for a, v in legal.items()}
-        requested[i] = act[i] = max(full[i], key=full[i].__getitem__)
+        f = full[i] = {a: v / total for a, v in legal.items()}
+        if mode != "sample":  # sample mode draws the request below
+            requested[i] = act[i] = max(f, key=f.__getitem__)
     if mode == "sample" and full:
         for i, u in zip(full, rng.random(len(full)).tolist(), strict=True):
             requested[i] = act[i] = _draw(full[i], u)
 
-    if (mode != "exact" or not full) and _consistent(fr, active, act, following):
+    checked = mode != "exact" or not full
+    if checked and _consistent(fr, active, act, following):
         status = [Status.INACTIVE] * n
         for i in active:
             status[i] = Status.FALLBACK if i in empty else Status.EXECUTED
@@ -393,7 +382,7 @@ def resolve(
             fallbacks=len(empty),
         )
     return _resolve_clusters(
-        fr, active, requested, act, full, empty, rng, mode, following, eps, max_backtracks
+        fr, active, requested, act, full, empty, rng, mode, following, eps, max_backtracks, checked
     )
 
 
@@ -414,84 +403,132 @@ def _domains(
     full: Mapping[int, Mapping[int, float]],
     eps: float,
     following: bool,
-) -> tuple[dict[int, dict[int, float]], dict[int, dict[int, tuple[int, int]]], set[int]]:
+) -> tuple[
+    dict[int, dict[int, float]],
+    dict[int, dict[int, tuple[int, int]]],
+    set[int],
+    set[int],
+    dict[int, list[tuple[int, int]]] | None,
+]:
     """Each agent's wave over legal actions (stay floored at ``eps``), the legal actions' steps,
-    and the agents whose cooperative request was removed because no partner offered the other half.
+    the agents whose cooperative request was removed because no partner offered the other half,
+    the agents that may take part in a binding (offered a boost, or may climb with one), and
+    without following, the moves left in the waves by destination (``{cell: [(agent, action)]}``).
 
     Without following, moves into occupied cells can never happen, so they leave the waves here:
     that keeps clusters small and lets plain movement resolve without search.
     """
-    cell, occ = fr.cell, fr.occ
+    cell, occ, legal_of = fr.cell, fr.occ, fr.legal
     dom: dict[int, dict[int, float]] = {}
     step: dict[int, dict[int, tuple[int, int]]] = {}
+    offers: dict[int, int] = {}  # bindings offered (judged on the waves as given): target -> count
+    boosters = []
+    moves: dict[int, list[tuple[int, int]]] | None = None if following else {}
     for i in active:
-        legal = fr.legal(i)
-        if i in full:
-            d = dict(full[i])
-            d[_STAY] = max(d.get(_STAY, 0.0), eps)
-        elif act[i] != _STAY and act[i] in legal:
-            d = {act[i]: 1.0 - eps, _STAY: eps}
+        legal = step[i] = legal_of(i)
+        here = cell[i]
+        f = full.get(i)
+        a = act[i]
+        # stay comes first: it is action 0 and always legal
+        if f is not None:
+            w = f.get(_STAY, 0.0)
+            d = {_STAY: eps if eps > w else w}
+            for b, w in f.items():  # in action order, like legal
+                if b == _STAY:
+                    continue
+                dest, target = legal[b]
+                if following or dest == here or dest not in occ:
+                    d[b] = w
+                    if target >= 0:
+                        offers[target] = offers.get(target, 0) + 1
+                        boosters.append(i)
+                    elif moves is not None and dest != here:
+                        moves.setdefault(dest, []).append((i, b))
+        elif a != _STAY and a in legal:
+            d = {_STAY: eps}
+            dest, target = legal[a]
+            if following or dest == here or dest not in occ:
+                d[a] = 1.0 - eps
+                if target >= 0:
+                    offers[target] = offers.get(target, 0) + 1
+                    boosters.append(i)
+                elif moves is not None and dest != here:
+                    moves.setdefault(dest, []).append((i, a))
         else:
             d = {_STAY: 1.0}
-        here = cell[i]
-        dom[i] = {  # in action order
-            a: d[a]
-            for a, (dest, _) in legal.items()
-            if a in d and (following or dest == here or dest not in occ)
-        }
-        step[i] = legal
-    # bindings offered, judged on the waves as given
-    offers: dict[int, list[tuple[int, int]]] = {}
-    for i in active:
-        for a in dom[i]:
-            target = step[i][a][1]
-            if target >= 0:
-                offers.setdefault(target, []).append((i, a))
+        dom[i] = d
     unbound: set[int] = set()
+    checked = set(boosters)
     for i in active:
         d = dom[i]
-        for a in [a for a in d if step[i][a][1] >= 0]:
-            j = occ.get(step[i][a][1])
-            if j is None or _UP not in dom[j]:
-                del d[a]
-                if a == act[i]:
+        if i in checked:
+            si = step[i]
+            for a in [a for a in d if si[a][1] >= 0]:
+                j = occ.get(si[a][1])
+                if j is None or _UP not in dom[j]:
+                    del d[a]
+                    if a == act[i]:
+                        unbound.add(i)
+        if _UP in d and fr.needs_boost(i):
+            if not offers.get(cell[i]):
+                del d[_UP]
+                if moves is not None:
+                    moves[step[i][_UP][0]].remove((i, _UP))
+                if act[i] == _UP:
                     unbound.add(i)
-        if _UP in d and fr.needs_boost(i) and not offers.get(cell[i]):
-            del d[_UP]
-            if act[i] == _UP:
-                unbound.add(i)
-    return dom, step, unbound
+            else:
+                checked.add(i)
+    return dom, step, unbound, checked, moves
 
 
 def _clusters(
-    fr: Frame, active: Sequence[int], step: Mapping[int, Mapping[int, tuple[int, int]]], dom
-) -> list:
-    """Groups of agents that can interact (share a cell they may touch), by lowest member."""
-    parent = {i: i for i in active}
+    fr: Frame,
+    active: Sequence[int],
+    step: Mapping[int, Mapping[int, tuple[int, int]]],
+    dom,
+    binding: set[int],
+    moves: Mapping[int, list[tuple[int, int]]] | None,
+) -> list[list[int]]:
+    """Groups of agents that can interact (share a cell they may touch), ordered by lowest member.
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    Without following (``moves`` given) no wave enters an occupied cell, so agents meet only in a
+    free cell two of them may move to, or through a boost (at the climber's cell).
+    """
+    parent = list(range(fr.n))
+    cell = fr.cell
     seen: dict[int, int] = {}
-    for i in active:
-        cells = {fr.cell[i]}
-        for a in dom[i]:
-            d, target = step[i][a]
-            cells.add(d)
-            if target >= 0:
-                cells.add(target)
-        for c in cells:
-            j = seen.setdefault(c, i)
-            if j != i:
-                ri, rj = find(i), find(j)
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
+    if moves is not None:
+        links = [(entries[0][0], j) for entries in moves.values() for j, _ in entries[1:]]
+        for i in binding:
+            si = step[i]
+            links += [(i, fr.occ[t]) for a in dom[i] if (t := si[a][1]) >= 0]
+    else:
+        for i in active:
+            seen[cell[i]] = i  # cells of different agents differ
+        links = []
+        for i in active:
+            si = step[i]
+            for a in dom[i]:
+                d, target = si[a]
+                for c in (d, target) if target >= 0 else (d,):
+                    j = seen.setdefault(c, i)
+                    if j != i:
+                        links.append((i, j))
+    for i, j in links:
+        while parent[i] != i:
+            i = parent[i]  # noqa: PLW2901
+        while parent[j] != j:
+            j = parent[j]  # noqa: PLW2901
+        if i < j:
+            parent[j] = i
+        elif j < i:
+            parent[i] = j
     groups: dict[int, list[int]] = {}
     for i in active:
-        groups.setdefault(find(i), []).append(i)
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        groups.setdefault(r, []).append(i)
     return list(groups.values())
 
 
@@ -507,14 +544,23 @@ def _resolve_clusters(
     following: bool,
     eps: float,
     max_backtracks: int,
+    inconsistent: bool,
 ) -> Resolution:
+    """Solve the clusters; ``inconsistent``: the whole requested joint action is known to break a rule."""
     n = fr.n
-    dom, step, unbound = _domains(fr, active, act, full, eps, following)
+    dom, step, unbound, binding, moves = _domains(fr, active, act, full, eps, following)
     joint = [_STAY] * n
     fell_back: set[int] = set()
     choices = removals = backtracks = solved = 0
-    for group in _clusters(fr, active, step, dom):
-        passes = all(act[i] in dom[i] for i in group) and _consistent(fr, group, act, following)
+    groups = _clusters(fr, active, step, dom, binding, moves)
+    crowded: list[list[list[tuple[int, int]]]] | None = None  # per group: moves into one cell
+    for g, group in enumerate(groups):
+        # one cluster is the whole team, whose requests were just found inconsistent
+        passes = (
+            not (inconsistent and len(groups) == 1)
+            and all(act[i] in dom[i] for i in group)
+            and _consistent(fr, group, act, following)
+        )
         if passes and (mode != "exact" or not any(i in full for i in group)):
             for i in group:
                 joint[i] = act[i]
@@ -524,26 +570,49 @@ def _resolve_clusters(
                 joint[i] = next(iter(dom[i]))
             continue
         solved += 1
-        problem = _problem(fr, group, act, dom, step, following)
+        if max_backtracks < 0 and mode != "exact":
+            raise WaveError(f"solve: max_backtracks must be >= 0, got {max_backtracks}")
+        if mode != "exact" and not following and binding.isdisjoint(group):
+            # plain movement: staying excludes nothing, so the solver needs no search (DESIGN.md 5)
+            if crowded is None:
+                where = {i: h for h, members in enumerate(groups) for i in members}
+                crowded = [[] for _ in groups]
+                for entries in moves.values():  # type: ignore[union-attr]
+                    if len(entries) > 1:
+                        crowded[where[entries[0][0]]].append(entries)
+            vals, wts, pref, clash = _moves(group, act, dom, crowded[g])
+            found, made, removed = wfc._run_universal(wts, pref, clash, rng, mode)
+            choices += made
+            removals += removed
+            for i, k, vs in zip(group, found, vals, strict=True):
+                joint[i] = vs[k]
+            continue
+        eng = _engine(fr, group, act, dom, step, following)
         if mode == "exact":
-            assignment = _sample_exact(problem, group, dom, rng)
+            assignment = _sample_exact(eng, group, dom, rng)
+            for i in group:
+                joint[i] = assignment[i]
+            continue
+        found, made, undone = wfc._run(eng, rng, mode, max_backtracks)
+        choices += len(made)
+        removals += len(eng.log)
+        backtracks += undone
+        if found is None:  # everyone staying is always consistent
+            fell_back.update(i for i in group if act[i] != _STAY)
+            for i in group:
+                joint[i] = _STAY
         else:
-            sol = wfc.solve(problem, rng, mode=mode, max_backtracks=max_backtracks)  # type: ignore[arg-type]
-            choices += len(sol.choices)
-            removals += len(sol.removals)
-            backtracks += sol.backtracks
-            assignment = sol.assignment
-            if sol.fell_back:
-                fell_back.update(i for i in group if act[i] != _STAY)
-        for i in group:
-            joint[i] = int(assignment[i])  # type: ignore[arg-type]
+            for i, k, vs in zip(group, found, eng.vals, strict=True):
+                joint[i] = vs[k]
 
     status = [Status.INACTIVE] * n
     cause = [-1] * n
     constraint = [""] * n
+    fallbacks = 0
     for i in active:
         if i in empty or i in fell_back:
             status[i] = Status.FALLBACK
+            fallbacks += 1
         elif joint[i] == act[i]:
             status[i] = Status.EXECUTED
         elif act[i] not in step[i]:
@@ -562,42 +631,95 @@ def _resolve_clusters(
         choices,
         removals,
         backtracks,
-        sum(s == Status.FALLBACK for s in status),
+        fallbacks,
         solved,
     )
 
 
-def _problem(
+def _engine(
     fr: Frame,
     group: Sequence[int],
     act: Sequence[int],
     dom: Mapping[int, Mapping[int, float]],
     step: Mapping[int, Mapping[int, tuple[int, int]]],
     following: bool,
-) -> wfc.Problem:
-    problem = wfc.Problem()
-    for i in group:
-        d = dom[i]
-        problem.add_variable(
-            i, tuple(d), tuple(d.values()), preferred=act[i] if act[i] in d else None, fallback=_STAY
-        )
-    for (i, j), named in _conflicts(fr, group, dom, step, following).items():
-        for name, pairs in named.items():
-            problem.add_conflicts(i, j, pairs, name=name)
-    offers: dict[int, list[tuple[int, list[int]]]] = {}
-    for i in group:
-        for a in dom[i]:
-            target = step[i][a][1]
-            if target >= 0:
-                offers.setdefault(target, []).append((i, [a]))
-    for i in group:
-        if _UP in dom[i] and fr.needs_boost(i):
-            problem.add_support(i, [_UP], offers.get(fr.cell[i], []), name=BINDING)
-    return problem
+) -> wfc._Engine:
+    """The solver's tables for one cluster, built in one go (variable ``x`` is agent ``group[x]``,
+    its values are ``dom[agent]``'s actions; constraints go straight into bitmasks)."""
+    cell, occ = fr.cell, fr.occ
+    vals = [tuple(dom[i]) for i in group]
+    forbid: list[dict[int, list[int]]] = [{} for _ in group]
+
+    def ban(x: int, k: int, y: int, m: int) -> None:
+        fxy = forbid[x].get(y)
+        if fxy is None:
+            fxy = forbid[x][y] = [0] * len(vals[x])
+            forbid[y][x] = [0] * len(vals[y])
+        fxy[k] |= 1 << m
+        forbid[y][x][m] |= 1 << k
+
+    by_dest: dict[int, list[tuple[int, int]]] = {}
+    offers: dict[int, list[tuple[int, int]]] = {}
+    pos: dict[int, int] = {}
+    for x, i in enumerate(group):
+        si = step[i]
+        here = cell[i]
+        for k, a in enumerate(vals[x]):
+            d, target = si[a]
+            if d != here or following:  # without following nobody else may enter an occupied cell
+                by_dest.setdefault(d, []).append((x, k))
+            if target >= 0 or (following and d != here and d in occ):
+                if not pos:
+                    pos = {i: x for x, i in enumerate(group)}
+                if target >= 0:
+                    y = pos[occ[target]]
+                    offers.setdefault(target, []).append((x, 1 << k))
+                    for m, b in enumerate(vals[y]):
+                        if b != _UP:
+                            ban(x, k, y, m)
+                else:  # without following, _domains removed these
+                    j = occ[d]
+                    y, sj = pos[j], step[j]
+                    for m, b in enumerate(vals[y]):
+                        if sj[b][0] == cell[j] or sj[b][0] == here:
+                            ban(x, k, y, m)
+    for entries in by_dest.values():
+        if len(entries) > 1:
+            for e, (x, k) in enumerate(entries):
+                for y, m in entries[e + 1 :]:
+                    if x != y:
+                        ban(x, k, y, m)
+    supports = [
+        (x, 1 << vals[x].index(_UP), tuple(offers.get(cell[i], ())), BINDING)
+        for x, i in enumerate(group)
+        if _UP in dom[i] and fr.needs_boost(i)
+    ]
+    pref = [vals[x].index(act[i]) if act[i] in dom[i] else -1 for x, i in enumerate(group)]
+    return wfc._Engine(group, vals, [list(dom[i].values()) for i in group], pref, forbid, None, supports)
 
 
-def _sample_exact(problem: wfc.Problem, group: Sequence[int], dom, rng: np.random.Generator) -> dict:
-    found = list(wfc.solutions(problem))
+def _moves(
+    group: Sequence[int],
+    act: Sequence[int],
+    dom: Mapping[int, Mapping[int, float]],
+    crowded: Sequence[Sequence[tuple[int, int]]],
+) -> tuple[list[tuple[int, ...]], list[list[float]], list[int], dict[tuple[int, int], list[tuple[int, int]]]]:
+    """Values, weights, preferred values and clashes (see :func:`mazesim.wfc._run_universal`) of a
+    cluster without following and without bindings, where the only constraint is one agent per
+    cell: ``crowded`` lists the ``(agent, action)`` moves into each cell that several may enter."""
+    pos = {i: x for x, i in enumerate(group)}
+    vals = [tuple(dom[i]) for i in group]
+    pref = [v.index(act[i]) if act[i] in v else -1 for v, i in zip(vals, group, strict=True)]
+    clash = {}
+    for entries in crowded:
+        xk = [(x, vals[x].index(a)) for x, a in ((pos[i], a) for i, a in entries)]
+        for e in xk:
+            clash[e] = [f for f in xk if f is not e]  # one entry per agent
+    return vals, [list(dom[i].values()) for i in group], pref, clash
+
+
+def _sample_exact(eng: wfc._Engine, group: Sequence[int], dom, rng: np.random.Generator) -> dict:
+    found = list(wfc._solutions(eng, 200_000))
     weights = [math.prod(dom[i][s[i]] for i in group) for s in found]
     u = rng.random() * sum(weights)
     acc = 0.0
@@ -674,9 +796,9 @@ def consistent_joint_actions(
     fr = frame(layout, state)
     active = [i for i in range(fr.n) if fr.active[i]]
     uniform = {i: dict.fromkeys(fr.legal(i), 1.0) for i in active}
-    dom, step, _ = _domains(fr, active, [_STAY] * fr.n, uniform, 1.0, following)
-    problem = _problem(fr, active, [_STAY] * fr.n, dom, step, following)
-    for s in wfc.solutions(problem, max_nodes=max_nodes):
+    dom, step, _, _, _ = _domains(fr, active, [_STAY] * fr.n, uniform, 1.0, following)
+    eng = _engine(fr, active, [_STAY] * fr.n, dom, step, following)
+    for s in wfc._solutions(eng, max_nodes):
         out = [_STAY] * fr.n
         for i in active:
             out[i] = int(s[i])  # type: ignore[arg-type]

@@ -22,8 +22,10 @@ when no consistent assignment exists, every variable takes its ``fallback`` valu
 caller promises is consistent; it is checked). The :class:`Solution` reports every choice, every
 removal with the constraint and the variable that caused it, the backtracks and the fallback.
 
-Complexity: one propagation is ``O(e * d^2)`` for ``e`` constrained pairs and domains of size
-``d``; a solve without contradictions makes at most ``n`` choices, each scanning ``n`` entropies.
+Complexity: domains are bitmasks, so one propagation is ``O(e * d)`` integer operations for ``e``
+constrained pairs and domains of size ``d``; a solve without contradictions makes at most ``n``
+choices, each scanning ``n`` entropies (``O(log n)`` each when every variable has a value that
+excludes nothing, the resolver's plain-movement case).
 
 Example:
 
@@ -43,6 +45,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -279,44 +282,139 @@ class Problem:
 
 
 class _Engine:
-    """Domains, trail and propagation over one :class:`Problem` (indices, not names)."""
+    """Domains, trail and propagation over one problem, in indices: variable ``x`` is an index,
+    its value ``k`` is ``vals[x][k]`` (positive-weight values only, in the order given) and a
+    domain is a bitmask (bit ``k`` set while value ``k`` is possible).
 
-    __slots__ = ("p", "n", "vals", "dom", "trail", "log", "ent", "adj", "watch", "queue", "queued")
+    ``forbid[x][y][k]``: mask of ``y``'s values that exclude value ``k`` of ``x`` (present for
+    every pair with a binary constraint); ``label[x][y]``: ``(k, m) -> constraint name``, or
+    ``label`` None when the caller only counts removals. ``supports``: ``(x, x mask, ((y, y mask),
+    ...), name)``. ``pref[x]``: index of the preferred value, -1 for none. Bitmasks and flat lists
+    keep propagation to a few integer operations per arc.
+    """
 
-    def __init__(self, p: Problem) -> None:
-        self.p = p
-        self.n = len(p._names)
-        self.vals = [tuple(v for v in vs if w[v] > 0) for vs, w in zip(p._values, p._weights, strict=True)]
-        self.dom = [set(vs) for vs in self.vals]
-        self.trail: list[tuple[int, Hashable]] = []
-        self.log: list[Removal] = []
-        self.ent: list[float | None] = [None] * self.n
-        self.adj = [sorted(f) for f in p._forbid]
-        self.watch: list[list[int]] = [[] for _ in range(self.n)]
-        for k, (i, _, sup, _) in enumerate(p._supports):
-            self.watch[i].append(k)
-            for j, _ in sup:
-                self.watch[j].append(k)
+    __slots__ = (
+        "names",
+        "n",
+        "vals",
+        "wts",
+        "pref",
+        "dom",
+        "trail",
+        "log",
+        "ent",
+        "adj",
+        "forbid",
+        "free",
+        "label",
+        "supports",
+        "watch",
+        "queue",
+        "queued",
+    )
+
+    def __init__(
+        self,
+        names: Sequence[Hashable],
+        vals: list[tuple[Hashable, ...]],
+        wts: list[list[float]],
+        pref: list[int],
+        forbid: list[dict[int, list[int]]],
+        label: list[dict[int, dict[tuple[int, int], str]]] | None,
+        supports: list[tuple[int, int, tuple[tuple[int, int], ...], str]],
+    ) -> None:
+        n = len(names)
+        self.names = names
+        self.n = n
+        self.vals = vals
+        self.wts = wts
+        self.pref = pref
+        self.dom = [(1 << len(v)) - 1 for v in vals]
+        self.trail: list[tuple[int, int]] = []  # (variable, its domain before the change)
+        self.log: list[tuple[int, int, str | None, int | None]] = []  # (x, value index, name, cause)
+        self.ent: list[float | None] = [None] * n
+        self.adj = [sorted(f) for f in forbid]
+        # free[y][x]: y's values that exclude none of x's; while y keeps one, x loses nothing to y
+        free: list[dict[int, int]] = [{} for _ in range(n)]
+        for x, fx in enumerate(forbid):
+            for y, masks in fx.items():
+                m = 0
+                for b in masks:
+                    m |= b
+                free[y][x] = ~m
+        self.free = free
+        self.forbid = forbid
+        self.label = label
+        self.supports = supports
+        self.watch: list[list[int]] | list[tuple[()]] = [()] * n
+        if supports:
+            self.watch = watch = [[] for _ in range(n)]
+            for k, (i, _, sup, _) in enumerate(supports):
+                watch[i].append(k)
+                for j, _ in sup:
+                    watch[j].append(k)
         self.queue: deque[int] = deque()
-        self.queued = [False] * self.n
+        self.queued = [False] * n
 
-    def remove(self, x: int, v: Hashable, name: str, cause: int | None) -> None:
-        self.dom[x].discard(v)
-        self.trail.append((x, v))
-        names = self.p._names
-        self.log.append(Removal(names[x], v, name, None if cause is None else names[cause]))
+    @classmethod
+    def of(cls, p: Problem) -> _Engine:
+        """The engine of a :class:`Problem` (zero-weight values dropped, constraints as masks)."""
+        vals, wts, index = [], [], []
+        for vs, w in zip(p._values, p._weights, strict=True):
+            kept = tuple(v for v in vs if w[v] > 0)
+            vals.append(kept)
+            wts.append([w[v] for v in kept])
+            index.append({v: k for k, v in enumerate(kept)})
+        pref = [-1 if v is None else index[x].get(v, -1) for x, v in enumerate(p._preferred)]
+        forbid: list[dict[int, list[int]]] = []
+        label: list[dict[int, dict[tuple[int, int], str]]] = []
+        for x, fx in enumerate(p._forbid):
+            fo, lo = {}, {}
+            ix = index[x]
+            for y, fxy in fx.items():
+                iy = index[y]
+                masks = [0] * len(vals[x])
+                names = {}
+                for a, fa in fxy.items():
+                    k = ix.get(a)
+                    if k is None:
+                        continue
+                    for b, name in fa.items():
+                        m = iy.get(b)
+                        if m is not None:
+                            masks[k] |= 1 << m
+                            names[k, m] = name
+                fo[y], lo[y] = masks, names
+            forbid.append(fo)
+            label.append(lo)
+        supports = []
+        for x, xs, sup, name in p._supports:
+            xm = _mask(index[x], xs)
+            supports.append((x, xm, tuple((j, _mask(index[j], ys)) for j, ys in sup), name))
+        return cls(p._names, vals, wts, pref, forbid, label, supports)
+
+    def remove(self, x: int, rm: int, name: str | None, cause: int | None) -> None:
+        """Remove the values in mask ``rm`` (all possible now) from ``x``, logged in value order."""
+        d = self.dom[x]
+        self.trail.append((x, d))
+        self.dom[x] = d & ~rm
+        log = self.log
+        while rm:
+            low = rm & -rm
+            log.append((x, low.bit_length() - 1, name, cause))
+            rm ^= low
         self.ent[x] = None
         if not self.queued[x]:
             self.queued[x] = True
             self.queue.append(x)
 
-    def fix(self, x: int, v: Hashable) -> None:
-        """Collapse ``x`` to ``v`` (the other values go on the trail, not in the log)."""
+    def fix(self, x: int, k: int) -> None:
+        """Collapse ``x`` to its value ``k`` (the other values go on the trail, not in the log)."""
         d = self.dom[x]
-        for u in self.vals[x]:
-            if u != v and u in d:
-                d.discard(u)
-                self.trail.append((x, u))
+        bit = 1 << k
+        if d != bit:
+            self.trail.append((x, d))
+            self.dom[x] = bit
         self.ent[x] = None
         if not self.queued[x]:
             self.queued[x] = True
@@ -325,14 +423,21 @@ class _Engine:
     def undo(self, mark: int) -> None:
         trail, dom, ent = self.trail, self.dom, self.ent
         while len(trail) > mark:
-            x, v = trail.pop()
-            dom[x].add(v)
+            x, d = trail.pop()
+            dom[x] = d
             ent[x] = None
 
     def propagate(self) -> bool:
         """Run arc consistency from the queued variables; False on a contradiction."""
-        p, dom, vals, queue, queued = self.p, self.dom, self.vals, self.queue, self.queued
-        forbid = p._forbid
+        dom, queue, queued, forbid, adj, label = (
+            self.dom,
+            self.queue,
+            self.queued,
+            self.forbid,
+            self.adj,
+            self.label,
+        )
+        free = self.free
         ok = True
         while queue:
             y = queue.popleft()
@@ -340,23 +445,36 @@ class _Engine:
             if not ok:
                 continue
             dy = dom[y]
-            ly = len(dy)
-            if not ly:
+            if not dy:
                 ok = False
                 continue
-            for x in self.adj[y]:
-                fxy = forbid[x][y]
+            fy = free[y]
+            for x in adj[y]:
+                if dy & fy[x]:
+                    continue
+                masks = forbid[x][y]
                 dx = dom[x]
-                for a in vals[x]:
-                    if a in dx:
-                        fa = fxy.get(a)
-                        if fa is not None and len(fa) >= ly and all(b in fa for b in dy):
-                            # name the constraint by y's first remaining value (its choice, once fixed)
-                            b = next(b for b in vals[y] if b in dy)
-                            self.remove(x, a, fa[b], y)
-                if not dx:
-                    ok = False
-                    break
+                rm = 0
+                rest = dx
+                while rest:
+                    low = rest & -rest
+                    if not dy & ~masks[low.bit_length() - 1]:
+                        rm |= low
+                    rest ^= low
+                if rm:
+                    if label is None:
+                        self.remove(x, rm, None, y)
+                    else:
+                        # name the constraint by y's first remaining value (its choice, once fixed)
+                        m = (dy & -dy).bit_length() - 1
+                        names = label[x][y]
+                        while rm:
+                            low = rm & -rm
+                            self.remove(x, low, names[low.bit_length() - 1, m], y)
+                            rm ^= low
+                    if not dom[x]:
+                        ok = False
+                        break
             if ok:
                 for k in self.watch[y]:
                     if not self._support(k, y):
@@ -365,35 +483,21 @@ class _Engine:
         return ok
 
     def _support(self, k: int, trigger: int) -> bool:
-        x, xs, sup, name = self.p._supports[k]
+        x, xm, sup, name = self.supports[k]
         dom = self.dom
         dx = dom[x]
-        if not any(v in xs for v in dx):
+        if not dx & xm:
             return True
-        alive = [(j, ys) for j, ys in sup if any(b in ys for b in dom[j])]
+        alive = [(j, ym) for j, ym in sup if dom[j] & ym]
         if not alive:
-            for v in self.vals[x]:
-                if v in dx and v in xs:
-                    self.remove(x, v, name, trigger if trigger != x else None)
-            return bool(dx)
-        if len(alive) == 1 and all(v in xs for v in dx):
-            j, ys = alive[0]
-            dj = dom[j]
-            for b in self.vals[j]:
-                if b in dj and b not in ys:
-                    self.remove(j, b, name, x)
+            self.remove(x, dx & xm, name, trigger if trigger != x else None)
+            return bool(dom[x])
+        if len(alive) == 1 and not dx & ~xm:
+            j, ym = alive[0]
+            rm = dom[j] & ~ym
+            if rm:
+                self.remove(j, rm, name, x)
         return True
-
-    def entropy(self, x: int) -> float:
-        h = self.ent[x]
-        if h is None:
-            w = self.p._weights[x]
-            d = self.dom[x]
-            ws = [w[v] for v in self.vals[x] if v in d]
-            total = sum(ws)
-            h = math.log(total) - sum(q * math.log(q) for q in ws) / total
-            self.ent[x] = h
-        return h
 
     def clear_queue(self) -> None:
         while self.queue:
@@ -404,6 +508,25 @@ class _Engine:
             if not self.queued[x]:
                 self.queued[x] = True
                 self.queue.append(x)
+
+
+def _mask(index: dict[Hashable, int], values: frozenset) -> int:
+    m = 0
+    for v in values:
+        k = index.get(v)
+        if k is not None:
+            m |= 1 << k
+    return m
+
+
+def _bits(d: int) -> list[int]:
+    """The set bits of ``d``, lowest first."""
+    out = []
+    while d:
+        low = d & -d
+        out.append(low.bit_length() - 1)
+        d ^= low
+    return out
 
 
 def solve(
@@ -431,52 +554,28 @@ def solve(
         raise WaveError(f"solve: mode must be 'sample' or 'greedy', got {mode!r}")
     if max_backtracks < 0:
         raise WaveError(f"solve: max_backtracks must be >= 0, got {max_backtracks}")
-    eng = _Engine(problem)
-    names, p = problem._names, problem
-    sol = Solution({}, removals=eng.log)
-    eng.queue_all()
-    ok = all(eng.dom) and eng.propagate()
-    noise: list[float] | None = None
-    stack: list[tuple[int, Hashable, int]] = []
-    open_ = list(range(eng.n))  # variables that may still be undecided
-    dom, ent = eng.dom, eng.ent
-    while ok:
-        open_ = [x for x in open_ if len(dom[x]) > 1]
-        if not open_:
-            sol.assignment = {names[x]: next(iter(dom[x])) for x in range(eng.n)}
-            return sol
-        if noise is None:
-            noise = rng.random(eng.n).tolist()
-        best, bh = -1, math.inf
-        for x in open_:
-            h = ent[x]
-            if h is None:
-                h = eng.entropy(x)
-            if h < bh or (h == bh and noise[x] < noise[best]):
-                best, bh = x, h
-        v = _collapse(eng, best, rng, mode)
-        sol.choices.append((names[best], v))
-        stack.append((best, v, len(eng.trail)))
-        eng.fix(best, v)
-        failed = not eng.propagate()
-        while failed:
-            if not stack or sol.backtracks >= max_backtracks:
-                ok = False
-                break
-            sol.backtracks += 1
-            x, v, mark = stack.pop()
-            eng.undo(mark)
-            open_ = list(range(eng.n))
-            eng.remove(x, v, "backtrack", None)
-            failed = not eng.dom[x] or not eng.propagate()
-            eng.clear_queue()
-    fallback = {names[x]: p._fallback[x] for x in range(eng.n)}
+    eng = _Engine.of(problem)
+    found, choices, backtracks = _run(eng, rng, mode, max_backtracks)
+    names, vals = eng.names, eng.vals
+    sol = Solution(
+        {},
+        [(names[x], vals[x][k]) for x, k in choices],
+        [
+            Removal(names[x], vals[x][k], name, None if cause is None else names[cause])  # type: ignore[arg-type]
+            for x, k, name, cause in eng.log
+        ],
+        backtracks,
+    )
+    if found is not None:
+        sol.assignment = {names[x]: vals[x][k] for x, k in enumerate(found)}
+        return sol
+    fallback = {names[x]: problem._fallback[x] for x in range(eng.n)}
     missing = [n for n, v in fallback.items() if v is None]
     if missing:
         raise WaveError(
             f"solve: no consistent assignment found and variables {missing!r} have no fallback value"
         )
-    if not p.is_consistent(fallback):
+    if not problem.is_consistent(fallback):
         raise WaveError(
             "solve: the fallback assignment violates a constraint; give fallbacks that are consistent"
         )
@@ -485,22 +584,144 @@ def solve(
     return sol
 
 
-def _collapse(eng: _Engine, x: int, rng: np.random.Generator, mode: str) -> Hashable:
-    d = eng.dom[x]
-    pref = eng.p._preferred[x]
-    if pref is not None and pref in d:
-        return pref
-    w = eng.p._weights[x]
-    vs = [v for v in eng.vals[x] if v in d]
+def _run(
+    eng: _Engine, rng: np.random.Generator, mode: str, max_backtracks: int
+) -> tuple[list[int] | None, list[tuple[int, int]], int]:
+    """The WFC loop of :func:`solve` on an engine: ``(value index per variable, or None when the
+    search falls back; choices as (variable, value index); backtracks)``. Removals are in ``eng.log``.
+    """
+    n = eng.n
+    dom, ent, wts, pref, trail, queue, queued = (
+        eng.dom,
+        eng.ent,
+        eng.wts,
+        eng.pref,
+        eng.trail,
+        eng.queue,
+        eng.queued,
+    )
+    choices: list[tuple[int, int]] = []
+    backtracks = 0
+    eng.queue_all()
+    ok = all(dom) and eng.propagate()
+    noise: list[float] | None = None
+    stack: list[tuple[int, int, int]] = []
+    open_ = list(range(n))  # variables that may still be undecided
+    while ok:
+        open_ = [x for x in open_ if dom[x] & (dom[x] - 1)]
+        if not open_:
+            return [d.bit_length() - 1 for d in dom], choices, backtracks
+        if noise is None:
+            noise = rng.random(n).tolist()
+        best, bh = -1, math.inf
+        for x in open_:
+            h = ent[x]
+            if h is None:
+                h = ent[x] = _entropy(dom[x], wts[x])
+            if h < bh or (h == bh and noise[x] < noise[best]):
+                best, bh = x, h
+        d = dom[best]
+        k = pref[best]
+        if k < 0 or not d >> k & 1:
+            k = _collapse(d, wts[best], rng, mode)
+        choices.append((best, k))
+        stack.append((best, k, len(trail)))
+        trail.append((best, d))  # as _Engine.fix, inlined (best is undecided, so d has other values)
+        dom[best] = 1 << k
+        ent[best] = None
+        if not queued[best]:
+            queued[best] = True
+            queue.append(best)
+        failed = not eng.propagate()
+        while failed:
+            if not stack or backtracks >= max_backtracks:
+                ok = False
+                break
+            backtracks += 1
+            x, k, mark = stack.pop()
+            eng.undo(mark)
+            open_ = list(range(n))
+            eng.remove(x, 1 << k, "backtrack", None)
+            failed = not dom[x] or not eng.propagate()
+            eng.clear_queue()
+    return None, choices, backtracks
+
+
+def _entropy(d: int, w: list[float]) -> float:
+    """Shannon entropy of the weights ``w[k]`` of the values ``k`` in mask ``d``, normalised."""
+    ws = w if d == (1 << len(w)) - 1 else [q for k, q in enumerate(w) if d >> k & 1]
+    total = sum(ws)
+    return math.log(total) - sum([q * math.log(q) for q in ws]) / total
+
+
+def _collapse(d: int, w: list[float], rng: np.random.Generator, mode: str) -> int:
+    """A value of mask ``d`` (its preferred value is gone or unset): heaviest, or sampled by weight."""
+    ks = [k for k in range(len(w)) if d >> k & 1]
     if mode == "greedy":
-        return max(vs, key=lambda v: w[v])  # first of equal maxima, in value order
-    u = rng.random() * sum(w[v] for v in vs)
+        return max(ks, key=w.__getitem__)  # first of equal maxima, in value order
+    u = rng.random() * sum([w[k] for k in ks])
     acc = 0.0
-    for v in vs:
-        acc += w[v]
+    for k in ks:
+        acc += w[k]
         if u < acc:
-            return v
-    return vs[-1]
+            return k
+    return ks[-1]
+
+
+def _run_universal(
+    wts: list[list[float]],
+    pref: list[int],
+    clash: Mapping[tuple[int, int], Sequence[tuple[int, int]]],
+    rng: np.random.Generator,
+    mode: str,
+) -> tuple[list[int], int, int]:
+    """:func:`_run` for a problem without support constraints in which every variable has a value
+    that excludes nothing (staying put, in the resolver): ``(value index per variable, choices,
+    removals)``, the same as :func:`_run` gives, drawing the same random numbers.
+
+    ``wts[x]``: positive weights of ``x``'s values; ``pref[x]``: preferred value index or -1;
+    ``clash[x, k]``: the ``(y, m)`` with ``y != x`` that exclude ``x = k`` (absent: none). Such a
+    problem is arc consistent from the start and never contradicts itself (a variable keeps its
+    free value until it is fixed, and a fixed value has already removed everything it excludes), so
+    propagating a choice is removing what the chosen value excludes, nothing more.
+    """
+    n = len(wts)
+    dom = [(1 << len(w)) - 1 for w in wts]
+    ent = [math.inf] * n
+    choices = removals = 0
+    # the undecided variable of least (entropy, noise, index) is what _run's scan picks; a heap finds
+    # it without rescanning, and entries whose variable has changed since are skipped
+    heap = [(-1.0, 0.0, x) for x, d in enumerate(dom) if d & (d - 1)]
+    if not heap:
+        return [0] * n, 0, 0
+    noise = rng.random(n).tolist()
+    log = math.log
+    for e, (_, _, x) in enumerate(heap):
+        ws = wts[x]  # every value is still possible: _entropy, inlined
+        total = sum(ws)
+        h = ent[x] = log(total) - sum([q * log(q) for q in ws]) / total
+        heap[e] = (h, noise[x], x)
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    while heap:
+        h, _, best = pop(heap)
+        d = dom[best]
+        if not d & (d - 1) or h != ent[best]:
+            continue
+        k = pref[best]
+        if k < 0 or not d >> k & 1:
+            k = _collapse(d, wts[best], rng, mode)
+        choices += 1
+        dom[best] = 1 << k
+        for y, m in clash.get((best, k), ()):
+            dy = dom[y]
+            if dy >> m & 1:
+                dom[y] = dy = dy ^ 1 << m
+                removals += 1
+                if dy & (dy - 1):
+                    h = ent[y] = _entropy(dy, wts[y])
+                    push(heap, (h, noise[y], y))
+    return [d.bit_length() - 1 for d in dom], choices, removals
 
 
 def solutions(problem: Problem, *, max_nodes: int = 200_000) -> Iterator[dict[Hashable, Hashable]]:
@@ -516,27 +737,31 @@ def solutions(problem: Problem, *, max_nodes: int = 200_000) -> Iterator[dict[Ha
     >>> list(solutions(p))
     [{'a': 0, 'b': 1}, {'a': 1, 'b': 0}]
     """
-    eng = _Engine(problem)
-    names = problem._names
+    yield from _solutions(_Engine.of(problem), max_nodes)
+
+
+def _solutions(eng: _Engine, max_nodes: int) -> Iterator[dict[Hashable, Hashable]]:
+    """:func:`solutions` on an engine."""
+    names, vals, dom = eng.names, eng.vals, eng.dom
     eng.queue_all()
-    if not (all(eng.dom) and eng.propagate()):
+    if not (all(dom) and eng.propagate()):
         return
     nodes = 0
 
     def walk() -> Iterator[dict[Hashable, Hashable]]:
         nonlocal nodes
-        x = next((x for x in range(eng.n) if len(eng.dom[x]) > 1), -1)
+        x = next((x for x in range(eng.n) if dom[x] & (dom[x] - 1)), -1)
         if x < 0:
-            yield {names[i]: next(iter(eng.dom[i])) for i in range(eng.n)}
+            yield {names[i]: vals[i][d.bit_length() - 1] for i, d in enumerate(dom)}
             return
-        for v in [v for v in eng.vals[x] if v in eng.dom[x]]:
+        for k in _bits(dom[x]):
             nodes += 1
             if nodes > max_nodes:
                 raise SearchLimitError(
                     f"solutions: more than {max_nodes} search nodes; raise max_nodes or split the problem"
                 )
             mark = len(eng.trail)
-            eng.fix(x, v)
+            eng.fix(x, k)
             if eng.propagate():
                 yield from walk()
             eng.undo(mark)
