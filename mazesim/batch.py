@@ -105,11 +105,12 @@ class _LazyRules:
     ``tests/mazesim/test_batch.py`` checks it cell for cell against ``Rules``.
     """
 
-    __slots__ = ("shape", "opts", "climb", "door_cells")
+    __slots__ = ("shape", "opts", "climb", "door_cells", "legal_cache")
 
     def __init__(self, layout: Layout) -> None:
         levels, rows, cols = layout.shape
         self.shape = (levels, rows, cols)
+        self.legal_cache: dict = {}
         tiles, group = layout.tiles, layout.group
         self.opts = _CellOptions(tiles, group)
         self.climb = _Default(

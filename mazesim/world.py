@@ -288,6 +288,7 @@ class Rules:
         "coords",
         "door_cells",
         "lever_cells",
+        "legal_cache",
         "__weakref__",
     )
 
@@ -344,6 +345,8 @@ class Rules:
             ids(d) + ids(p) for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
         ]
         self.lever_cells = [ids(cells) for cells in layout.lever_cells]
+        #: (cell, mechanism states) -> legal actions of an agent there; filled by Frame.legal
+        self.legal_cache: dict[tuple[int, tuple], dict[int, tuple[int, int]]] = {}
 
     def cell_id(self, cell: Cell) -> int:
         _, rows, cols = self.shape
@@ -368,7 +371,7 @@ class Frame:
     open at the start of the step; ``gates``, ``ropes``: latched mechanisms.
     """
 
-    __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal")
+    __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal", "_mech")
 
     def __init__(self, rules: Rules, state: State) -> None:
         _, rows, cols = rules.shape
@@ -382,6 +385,7 @@ class Frame:
         self.gates = state.gates_open.tolist()
         self.ropes = state.ropes_down.tolist()
         self._legal: list[dict[int, tuple[int, int]] | None] = [None] * self.n
+        self._mech = (tuple(self.doors), tuple(self.gates), tuple(self.ropes))
 
     def _ok(self, kind: int, g: int) -> bool:
         return (
@@ -405,11 +409,16 @@ class Frame:
             here = self.cell[i]
             out = self._legal[i] = {_STAY: (here, -1)}
             return out
-        out = self._legal[i] = {
-            a: (dest, target)
-            for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items()
-            if kind == ALWAYS or self._ok(kind, g)
-        }
+        key = (self.cell[i], self._mech)
+        cache = self.rules.legal_cache
+        out = cache.get(key)
+        if out is None:
+            out = cache[key] = {
+                a: (dest, target)
+                for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items()
+                if kind == ALWAYS or self._ok(kind, g)
+            }
+        self._legal[i] = out
         return out
 
     def step(self, i: int, a: int) -> tuple[int, int] | None:
