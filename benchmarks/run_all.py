@@ -216,10 +216,16 @@ def plot(scaling: dict, path: Path) -> None:
 
     fig = Figure(figsize=(13, 3.6), dpi=110)
     FigureCanvasAgg(fig)
+
+    def ticks(ax, xs) -> None:
+        ax.set_xticks([float(x) for x in xs], [str(x) for x in xs])
+        ax.minorticks_off()
+
     ax = fig.add_subplot(1, 4, 1)
     for kind, series in scaling["resolver"].items():
         ax.plot(list(series), list(series.values()), "o-", label=kind)
     ax.set(xscale="log", yscale="log", xlabel="team size", ylabel="µs per resolution", title="resolver")
+    ticks(ax, list(next(iter(scaling["resolver"].values()))))
     ax.legend()
     ax = fig.add_subplot(1, 4, 2)
     team = scaling["batch"]["team"]
@@ -228,6 +234,7 @@ def plot(scaling: dict, path: Path) -> None:
     ax = fig.add_subplot(1, 4, 3)
     gen = scaling["generation"]
     ax.plot(list(gen), list(gen.values()), "o-")
+    ticks_after = [(ax, list(gen))]
     ax.set(
         xscale="log",
         yscale="log",
@@ -238,6 +245,7 @@ def plot(scaling: dict, path: Path) -> None:
     ax = fig.add_subplot(1, 4, 4)
     batch = scaling["batch"]["batch"]
     ax.plot(list(batch), [m["ms_per_step"] for m in batch.values()], "o-")
+    ticks_after.append((ax, list(batch)))
     ax.set(
         xscale="log",
         yscale="log",
@@ -247,8 +255,17 @@ def plot(scaling: dict, path: Path) -> None:
     )
     for a in fig.axes:
         a.grid(alpha=0.3, which="both")
+    for a, xs in ticks_after:  # after the log scales are set, which would reset the ticks
+        ticks(a, xs)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def _int_keys(d):
+    """JSON turned the integer keys (team sizes, sides, batch sizes) into strings: turn them back."""
+    if isinstance(d, dict):
+        return {(int(k) if isinstance(k, str) and k.isdigit() else k): _int_keys(v) for k, v in d.items()}
+    return d
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -257,7 +274,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--plot-only", action="store_true", help="redraw scaling.png from latest.json")
     args = p.parse_args(argv)
+    if args.plot_only:
+        saved = json.loads((Path(args.out) / "latest.json").read_text())
+        plot(_int_keys(saved["scaling"]), Path(args.out) / "scaling.png")
+        return saved
     if args.quick:
         args.repeats, args.seconds = 3, 0.5
     out = Path(args.out)
