@@ -121,3 +121,31 @@ def test_bad_options_are_refused(tmp_path):
         main(["--run-dir", str(tmp_path / "x"), "--steps", "0"])
     with pytest.raises(SystemExit, match="training"):
         main(["--run-dir", str(tmp_path / "y"), "--episodes", "5000"])
+
+
+def test_a_classifier_that_labels_every_expert_state_replays_the_expert_episodes():
+    """End-to-end alignment check: if a net reproduces the expert's label on every state of a few
+    training mazes, acting with it must escape those mazes in both action modes. This fails on any
+    observation/action misalignment in the data, an agent-index mix-up between observation rows
+    and agents, or an evaluation that encodes observations differently from the data."""
+    from agents.ensemble import Ensemble
+    from agents.nets import ArchConfig, Classifier, masked_logits
+
+    torch.manual_seed(0)
+    seeds = [0, 1, 2]
+    data = collect_expert("tutorial", seeds, seed=0)
+    obs, mask, action = (torch.as_tensor(a) for a in (data.obs, data.mask, data.action))
+    net = Classifier(data.obs.shape[1:], 12, ArchConfig(kind="mlp", hidden=(128,)))
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(masked_logits(net(obs), mask), action)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    with torch.no_grad():
+        assert bool((net.probs(obs, mask).argmax(-1) == action).all())
+    policy = Ensemble([net]).policy()
+    for mode in ("discrete", "superposition"):
+        result = evaluate(policy, "tutorial", seeds, seed=0, action_mode=mode)
+        assert result["success_rate"] == 1.0, (mode, result["per_episode"])
