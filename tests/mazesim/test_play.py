@@ -159,3 +159,37 @@ def test_a_trained_checkpoint_plays_through_the_solver(tmp_path):
     assert r.returncode == 0, r.stderr
     assert _frames(out) == _steps(r.stdout) + 1
     _bad(["--policy", str(ckpt), "--size", "80", "--record", str(out)], "too small")
+
+
+def test_window_keys_pause_switch_and_let_a_person_control_an_agent(monkeypatch):
+    """The interactive window, driven headless (SDL dummy driver) by posted key events."""
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
+    import mazesim
+    from mazesim.world import Action
+
+    env = mazesim.parallel_env(scenario="tutorial")
+    env.reset(seed=0)
+    window = play.Window(play.FrameMaker((200, 200)), "2d", fps=1000.0)
+    pg = window.pg
+    pg.display.init()  # events can be posted once the video system is up (the window does it on draw)
+
+    def press(*keys: int) -> str:
+        for key in keys:
+            pg.event.post(pg.event.Event(pg.KEYDOWN, key=key))
+        return window.wait_for_step(env, 0.0)
+
+    try:
+        assert press(pg.K_1, pg.K_RIGHT) == "step"
+        assert window.controlled == 0
+        assert window.human_action(env) == {"agent_0": int(Action.EAST)}
+        assert window.human_action(env) == {}  # used once
+        assert press(pg.K_b, pg.K_UP) == "step"
+        assert window.human_action(env) == {"agent_0": int(Action.BOOST_NORTH)}
+        assert press(pg.K_e) == "step" and window.human_action(env) == {"agent_0": int(Action.INTERACT)}
+        assert press(pg.K_SPACE, pg.K_v, pg.K_0, pg.K_PERIOD) == "step"
+        assert window.paused and window.view == "3d" and window.controlled is None
+        assert press(pg.K_r) == "restart"
+        assert press(pg.K_q) == "quit"
+    finally:
+        window.close()
