@@ -309,8 +309,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nload average {meta['load_average']}, cpus {meta['cpu_affinity']}")
     md = ["| benchmark | median | unit | target |", "|---|---:|---|---:|"]
     md += [f"| {n} | {v:,.2f} | {u} | {t} |" for n, v, u, t in rows]
+    command = "python benchmarks/run_all.py" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    )
+    meta["command"] = command
     md.append(
-        f"\n`python benchmarks/run_all.py{' --quick' if args.quick else ''}`, {meta['date']}, "
+        f"\n`{command}`, {meta['date']}, "
         f"load average {tuple(round(x, 2) for x in meta['load_average'])}, cpus {meta['cpu_affinity']}"
     )
     (out / "latest.md").write_text("\n".join(md) + "\n")
