@@ -103,6 +103,29 @@ def reason(info: dict) -> str:
     return text
 
 
+_EXECUTED = Status.EXECUTED
+#: (agent, action) -> the interned assessment of a solitary promise kept as made
+_KEPT: dict[tuple[int, int], promises.Assessment] = {}
+
+
+def _assess(layout: Layout, before: State, report: SolverReport, fr: Frame | None) -> tuple:
+    """The step's assessments. Most steps every agent does what it promised, alone: those
+    assessments are looked up directly; anything else (a substitution, a boost, a climb) takes
+    the general path through :func:`resolutions`, which gives the same result for such steps."""
+    active = fr.active if fr is not None else before.active.tolist()
+    out = []
+    for i, (live, requested, status) in enumerate(zip(active, report.requested, report.status, strict=True)):
+        if not live:
+            continue
+        if status is not _EXECUTED or requested in _BOOSTS or requested == _UP:
+            return promises.assess_step(resolutions(layout, before, report, fr))
+        a = _KEPT.get((i, requested))
+        if a is None:
+            a = _KEPT[(i, requested)] = promises.assess(_Resolution(i, requested, requested))
+        out.append(a)
+    return tuple(out)
+
+
 def step_promises(
     layout: Layout,
     before: State,
@@ -120,7 +143,7 @@ def step_promises(
     modify it. ``step`` is JSON-serialisable: the step's bindings as ``[giver, user]`` pairs and
     the solver's counters.
     """
-    assessments = promises.assess_step(resolutions(layout, before, report, fr))
+    assessments = _assess(layout, before, report, fr)
     if forgetting:
         promises.update_trust(
             after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
