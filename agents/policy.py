@@ -43,7 +43,8 @@ from agents.rollout import expert_policy
 from mazesim.world import N_ACTIONS
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-#: The ensemble shipped for the tutorial scenario (the default policy of ``mazesim.play``).
+#: Where the tutorial ensemble ships once one escapes as often as the expert; until then
+#: ``mazesim.play`` defaults to the expert.
 DEFAULT_ENSEMBLE: Path = PRETRAINED_DIR / "tutorial.pt"
 BUILTINS = ("expert", "random")
 
@@ -143,6 +144,7 @@ def default_policy(device: str = "cpu") -> NeuralPolicy:
     """The shipped tutorial ensemble (:data:`DEFAULT_ENSEMBLE`) as a policy."""
     if not DEFAULT_ENSEMBLE.is_file():
         raise CheckpointError(
-            f"the shipped ensemble {DEFAULT_ENSEMBLE} is missing; reinstall mazesim or pass --policy PATH"
+            f"no trained ensemble at {DEFAULT_ENSEMBLE}: none ships yet (imitation does not reach the "
+            "expert on held-out mazes); train members and combine them with agents.make_ensemble"
         )
     return load_policy(DEFAULT_ENSEMBLE, device=device)
