@@ -401,18 +401,16 @@ class Expert:
         if move.kind == "exit":
             exits = frozenset(e for e in self._exits if reg[self._zone[e]] == move.source)
             d = self._dist(exits, mech)
-            cands = [(d[pos[i]], i) for i in free if region[i] == move.source and d[pos[i]] >= 0]
-            if not cands:
+            i = _nearest(d, free, region, pos, move.source)
+            if i is None:
                 return None
-            i = min(cands)[1]
             return _Task(move, {i: "exit"}, {i: exits})
         if move.kind == "lower":
             ledge = flat(_above(layout.climb_cells[move.mechanism]))
             d = self._dist(frozenset([ledge]), mech)
-            cands = [(d[pos[i]], i) for i in free if region[i] == move.source and d[pos[i]] >= 0]
-            if not cands:
+            i = _nearest(d, free, region, pos, move.source)
+            if i is None:
                 return None
-            i = min(cands)[1]
             task = _Task(move, {i: "lowers"}, {i: frozenset([ledge])})
             if pos[i] == ledge:
                 task.fire[i] = int(Action.INTERACT)
@@ -466,10 +464,9 @@ class Expert:
         if move.helper < 0:  # a plate touches the doorway: stand on it, then step in
             goal = frozenset(p for p in plates if any(v in doors for _, v in self._neighbours(p)))
             d = self._dist(goal, mech)
-            cands = [(d[pos[i]], i) for i in free if region[i] == move.source and d[pos[i]] >= 0]
-            if not cands:
+            i = _nearest(d, free, region, pos, move.source)
+            if i is None:
                 return None
-            i = min(cands)[1]
             task = _Task(move, {i: "crosses"}, {i: goal})
             self._enter_door(task, i, pos[i], doors, occ, True)
             return task
@@ -703,6 +700,14 @@ class _Step:
         self.actions[agent] = action
         self.claimed.add(cell)
         self.decided.add(agent)
+
+
+def _nearest(
+    d: list[int], free: list[int], region: dict[int, int], pos: dict[int, int], source: int
+) -> int | None:
+    """The free agent in region ``source`` closest to the goal of distance field ``d`` (None if none)."""
+    cands = [(d[pos[i]], i) for i in free if region[i] == source and d[pos[i]] >= 0]
+    return min(cands)[1] if cands else None
 
 
 def _above(cell: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -149,7 +149,7 @@ def step_promises(
             after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
         )
     else:  # the env owns a valid ledger: skip update_trust's checks on the hot path
-        add_evidence(after.trust, assessments, tuple(before.active.tolist()))
+        add_evidence(after.trust, assessments, tuple(fr.active if fr is not None else before.active.tolist()))
     if log is not None:
         log.record(assessments)
     per_agent = {}

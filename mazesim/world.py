@@ -586,6 +586,7 @@ def apply_joint_action(
     new = state.copy()
     new.step = state.step + 1
     pulled: list[int] = []
+    lowered: list[int] = []
     for i in range(n):
         if not active[i]:
             continue
@@ -598,8 +599,9 @@ def apply_joint_action(
             g = rules.lever[start[i]]
             if g >= 0:
                 pulled.append(start[i])
-            else:
-                new.ropes_down[rules.ledge[start[i]]] = True
+            else:  # a ledge whose rope is still up (the only other legal interact)
+                lowered.append(rules.ledge[start[i]])
+                new.ropes_down[lowered[-1]] = True
 
     latched = []
     if pulled:
@@ -608,7 +610,6 @@ def apply_joint_action(
             if not fr.gates[g] and all(c in pulled_set for c in cells):
                 new.gates_open[g] = True
                 latched.append(g)
-    lowered = tuple(int(k) for k in np.flatnonzero(new.ropes_down & ~state.ropes_down))
 
     exited = []
     for i in range(n):
@@ -620,6 +621,6 @@ def apply_joint_action(
         tuple(exited),
         tuple(rules.coords[c] for c in pulled),
         tuple(latched),
-        lowered,
+        tuple(sorted(lowered)),
     )
     return new, events
