@@ -5,7 +5,8 @@ is wanted by both neighbours and the whole team is one interaction cluster; ``sp
 four cells apart in an open room, so every agent is its own cluster. Waves: ``int``, a random legal
 action per agent (collapsed waves); ``full``, a random distribution over the legal actions
 (Dirichlet, sample mode). ``consistent`` resolves a joint action that is already consistent
-(the pass-through fast path). Single process, one core; ``--quick`` runs fewer repetitions.
+(the pass-through fast path). Single process, one core; times are process CPU time (best of the
+repetitions), so other processes on a busy machine disturb them less; ``--quick`` runs fewer repetitions.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def bench(layout: Layout, state: State, batches: list[list], reps: int) -> tuple
     solved = 0
     best = float("inf")
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for waves in batches:
             res = resolve(layout, state, waves, rng)
             solved += res.clusters > 0
-        best = min(best, (time.perf_counter() - t0) / len(batches))
+        best = min(best, (time.process_time() - t0) / len(batches))
     return best * 1e6, solved / (reps * len(batches))
 
 

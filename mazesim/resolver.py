@@ -102,6 +102,7 @@ _STAY, _UP, _DOWN, _INTERACT = int(Action.STAY), int(Action.UP), int(Action.DOWN
 _BOOSTS = frozenset(int(b) for b in BOOSTS)
 _MODES = ("sample", "greedy", "exact")
 _WAVE_SHAPE = (N_ACTIONS,)
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
 
 class Status(IntEnum):
@@ -243,14 +244,24 @@ def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int |
         items = list(enumerate(waves))
     vectors = []
     for k, w in items:
-        if type(w) is int or (isinstance(w, int | np.integer) and not isinstance(w, bool)):
+        t = type(w)
+        if t is int or (t is not np.ndarray and isinstance(w, int | np.integer) and not isinstance(w, bool)):
             if not 0 <= w < N_ACTIONS:
                 raise WaveError(f"agent {k}: action {int(w)} is out of range; actions are 0..{N_ACTIONS - 1}")
             out[k] = int(w)
         else:
             vectors.append((int(k), w))
-    if vectors and len(vectors) <= 8 and _plain_rows(vectors, out):  # numpy is faster for more
-        return out
+    if 0 < len(vectors) <= 8:  # one numpy check is faster for more
+        rest = []
+        for k, w in vectors:
+            if type(w) is np.ndarray and w.shape == _WAVE_SHAPE and ((dt := w.dtype) is _F64 or dt is _F32):
+                row = w.tolist()
+                # all >= 0 and a finite positive sum <=> every weight finite and >= 0, not all zero
+                if min(row) >= 0.0 and 0.0 < sum(row) < 1e300:
+                    out[k] = row
+                    continue
+            rest.append((k, w))
+        vectors = rest  # the numpy check below names the first bad one
     if vectors:
         # one numpy check for all full waves; a bad one is then found and named
         try:
@@ -267,23 +278,6 @@ def _parse(waves: Mapping[int, object] | Sequence[object], n: int) -> list[int |
         for (i, _), row in zip(vectors, stack.tolist(), strict=True):
             out[i] = row
     return out
-
-
-def _plain_rows(vectors: list[tuple[int, object]], out: list) -> bool:
-    """Fill ``out`` from waves that are float arrays of shape ``(N_ACTIONS,)`` with weights >= 0 and a
-    sum in (0, 1e300) (the numpy check below then passes too); False, leaving ``out`` to it, otherwise.
-    """
-    rows = []
-    for _, w in vectors:
-        if type(w) is not np.ndarray or w.shape != _WAVE_SHAPE or w.dtype.char not in "df":
-            return False
-        row = w.tolist()
-        if not (min(row) >= 0.0 and 0.0 < sum(row) < 1e300):
-            return False
-        rows.append(row)
-    for (i, _), row in zip(vectors, rows, strict=True):
-        out[i] = row
-    return True
 
 
 def _check_wave(i: int, w: object) -> None:
@@ -345,9 +339,11 @@ def resolve(
 
     requested = [_STAY] * n
     act = [_STAY] * n  # what each agent asks the solver for (legal, or not: then it is substituted)
-    full: dict[int, dict[int, float]] = {}  # full waves: legal action -> normalised weight
+    full: dict[int, dict[int, float]] = {}  # full waves: legal action -> weight (normalised below)
+    totals: list[float] = []  # sample mode: the sum of each full wave's legal weights
     empty: set[int] = set()  # full waves with no legal weight
     legal_of = fr.legal
+    sample = mode == "sample"
     for i in active:
         w = parsed[i]
         if w is None:
@@ -356,17 +352,27 @@ def resolve(
             requested[i] = act[i] = w
             continue
         legal = {a: v for a in legal_of(i) if (v := w[a]) > 0}
-        total = sum(legal.values())
         if not legal:
             empty.add(i)
             requested[i] = max(range(N_ACTIONS), key=w.__getitem__)
             continue
-        f = full[i] = {a: v / total for a, v in legal.items()}
-        if mode != "sample":  # sample mode draws the request below
+        total = sum(legal.values())
+        if sample:  # the request is drawn below; the weights are normalised only if a search needs them
+            full[i] = legal
+            totals.append(total)
+        else:
+            f = full[i] = {a: v / total for a, v in legal.items()}
             requested[i] = act[i] = max(f, key=f.__getitem__)
-    if mode == "sample" and full:
-        for i, u in zip(full, rng.random(len(full)).tolist(), strict=True):
-            requested[i] = act[i] = _draw(full[i], u)
+    if sample and full:
+        for (i, f), total, u in zip(full.items(), totals, rng.random(len(full)).tolist(), strict=True):
+            acc = 0.0
+            for a, v in f.items():  # the action at cumulative normalised weight u
+                acc += v / total
+                if u < acc:
+                    requested[i] = act[i] = a
+                    break
+            else:  # rounding left u at or past the last cumulative weight
+                requested[i] = act[i] = a
 
     checked = mode != "exact" or not full
     if checked and _consistent(fr, active, act, following):
@@ -381,19 +387,12 @@ def resolve(
             ("",) * n,
             fallbacks=len(empty),
         )
+    if sample:
+        for (i, f), total in zip(full.items(), totals, strict=True):
+            full[i] = {a: v / total for a, v in f.items()}
     return _resolve_clusters(
         fr, active, requested, act, full, empty, rng, mode, following, eps, max_backtracks, checked
     )
-
-
-def _draw(weights: Mapping[int, float], u: float) -> int:
-    """The action at cumulative weight ``u`` (weights sum to 1, in action order)."""
-    acc = 0.0
-    for a, v in weights.items():
-        acc += v
-        if u < acc:
-            return a
-    return a
 
 
 def _domains(
@@ -609,6 +608,7 @@ def _resolve_clusters(
     cause = [-1] * n
     constraint = [""] * n
     fallbacks = 0
+    ends: dict[int, int] | None = None  # executed destination -> agent (one per cell), for _blame
     for i in active:
         if i in empty or i in fell_back:
             status[i] = Status.FALLBACK
@@ -621,7 +621,11 @@ def _resolve_clusters(
             status[i], constraint[i] = Status.UNBOUND, BINDING
         else:
             status[i] = Status.SUBSTITUTED
-            cause[i], constraint[i] = _blame(fr, i, act[i], joint, step, dom, following)
+            if ends is None:
+                ends = {}
+                for j in fr.occ.values():
+                    ends.setdefault(step[j][joint[j]][0], j)
+            cause[i], constraint[i] = _blame(fr, i, act[i], joint, step, dom, following, ends)
     return Resolution(
         np.array(joint, dtype=np.int64),
         tuple(requested),
@@ -707,15 +711,28 @@ def _moves(
     """Values, weights, preferred values and clashes (see :func:`mazesim.wfc._run_universal`) of a
     cluster without following and without bindings, where the only constraint is one agent per
     cell: ``crowded`` lists the ``(agent, action)`` moves into each cell that several may enter."""
-    pos = {i: x for x, i in enumerate(group)}
-    vals = [tuple(dom[i]) for i in group]
-    pref = [v.index(act[i]) if act[i] in v else -1 for v, i in zip(vals, group, strict=True)]
+    doms = [dom[i] for i in group]
+    vals = [tuple(d) for d in doms]
+    pref = []
+    for v, i in zip(vals, group, strict=True):
+        a = act[i]
+        pref.append(v.index(a) if a in v else -1)
+    # variable x is agent group[x]; a cluster that is agents 0..len-1 (often the whole team) needs no map
+    pos = None if group[-1] == len(group) - 1 else {i: x for x, i in enumerate(group)}
     clash = {}
     for entries in crowded:
-        xk = [(x, vals[x].index(a)) for x, a in ((pos[i], a) for i, a in entries)]
-        for e in xk:
-            clash[e] = [f for f in xk if f is not e]  # one entry per agent
-    return vals, [list(dom[i].values()) for i in group], pref, clash
+        if pos is None:
+            xk = [(i, vals[i].index(a)) for i, a in entries]
+        else:
+            xk = [(x, vals[x].index(a)) for x, a in [(pos[i], a) for i, a in entries]]
+        if len(xk) == 2:  # the usual case: two agents want one cell
+            e, f = xk
+            clash[e] = [f]
+            clash[f] = [e]
+        else:
+            for e in xk:
+                clash[e] = [f for f in xk if f is not e]  # one entry per agent
+    return vals, [list(d.values()) for d in doms], pref, clash
 
 
 def _sample_exact(eng: wfc._Engine, group: Sequence[int], dom, rng: np.random.Generator) -> dict:
@@ -738,8 +755,10 @@ def _blame(
     step: Mapping[int, Mapping[int, tuple[int, int]]],
     dom: Mapping[int, Mapping[int, float]],
     following: bool,
+    ends: Mapping[int, int],
 ) -> tuple[int, str]:
-    """The agent whose executed action rules out ``a`` for agent ``i``, and the rule's name."""
+    """The agent whose executed action rules out ``a`` for agent ``i``, and the rule's name
+    (``ends``: the executed joint action's destination cells -> agent)."""
     cell, occ = fr.cell, fr.occ
     d, target = step[i][a]
     if d != cell[i] and d in occ:
@@ -751,9 +770,9 @@ def _blame(
             return j, FOLLOWING
         if dj == cell[i]:
             return j, NO_SWAP
-    for j in occ.values():
-        if j != i and step[j][joint[j]][0] == d:
-            return j, ONE_PER_CELL
+    j = ends.get(d, i)
+    if j != i:
+        return j, ONE_PER_CELL
     if target >= 0:
         return occ[target], BINDING
     if a == _UP and fr.needs_boost(i):

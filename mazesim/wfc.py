@@ -50,6 +50,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -651,7 +652,7 @@ def _entropy(d: int, w: list[float]) -> float:
     """Shannon entropy of the weights ``w[k]`` of the values ``k`` in mask ``d``, normalised."""
     ws = w if d == (1 << len(w)) - 1 else [q for k, q in enumerate(w) if d >> k & 1]
     total = sum(ws)
-    return math.log(total) - sum([q * math.log(q) for q in ws]) / total
+    return math.log(total) - sum(map(mul, ws, map(math.log, ws))) / total
 
 
 def _collapse(d: int, w: list[float], rng: np.random.Generator, mode: str) -> int:
@@ -699,7 +700,7 @@ def _run_universal(
     for e, (_, _, x) in enumerate(heap):
         ws = wts[x]  # every value is still possible: _entropy, inlined
         total = sum(ws)
-        h = ent[x] = log(total) - sum([q * log(q) for q in ws]) / total
+        h = ent[x] = log(total) - sum(map(mul, ws, map(log, ws))) / total
         heap[e] = (h, noise[x], x)
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
