@@ -5,10 +5,11 @@
 
 Four agents (the ``three_floor`` preset), random legal actions drawn vectorised from the masks,
 observations included (every step returns them). Prints agent-steps per second (worlds x agents x
-steps / seconds, after a warm-up), the fraction of world-steps handed to the scalar resolver, the
-set-up time (maze generation, once per maze seed), bytes per world (the batch's arrays, and the
-growth of the process's resident memory over set-up and stepping, divided by ``B``) and the load
-average, since the machine may be shared.
+steps / seconds, after a warm-up) by the wall clock and by the process's CPU time (steadier on a
+shared machine), the fractions of world-steps whose resolution needed a choice (a contest for a
+cell) and that were handed to the scalar resolver, the set-up time (maze generation, once per maze
+seed), bytes per world (the batch's arrays, and the growth of the process's resident memory over
+set-up and stepping, divided by ``B``) and the load average, since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ def random_legal(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
 def measure(scenario: str, num_envs: int, steps: int, *, warmup: int = 5, seed: int = 0) -> dict:
     """Step ``num_envs`` worlds of ``scenario`` ``steps`` times with random legal actions.
 
-    Returns ``agent_steps_per_s``, ``ms_per_step``, ``fallback_fraction`` (world-steps resolved by
-    the scalar resolver), ``setup_s``, ``bytes_per_world`` (the batch's arrays), ``rss_per_world``
-    (growth of resident memory over set-up and stepping, per world), ``rss_total_mb`` and the
-    configuration.
+    Returns ``agent_steps_per_s`` (wall clock), ``cpu_agent_steps_per_s`` (process time),
+    ``ms_per_step``, ``fallback_fraction`` (world-steps whose resolution needed a choice),
+    ``scalar_fraction`` (world-steps handed to the scalar resolver), ``setup_s``, ``bytes_per_world``
+    (the batch's arrays), ``rss_per_world`` (growth of resident memory over set-up and stepping, per
+    world), ``rss_total_mb`` and the configuration.
 
     >>> r = measure("tutorial", 8, 3, warmup=1)
     >>> r["num_envs"], r["agent_steps_per_s"] > 0
@@ -58,11 +60,12 @@ def measure(scenario: str, num_envs: int, steps: int, *, warmup: int = 5, seed: 
     rng = np.random.default_rng(seed)
     for _ in range(warmup):
         _, mask, *_ = env.step(random_legal(rng, mask))
-    fallbacks, taken = env.fallback_count, env.steps_taken
-    t0 = time.perf_counter()
+    fallbacks, scalars, taken = env.fallback_count, env.scalar_count, env.steps_taken
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         _, mask, *_ = env.step(random_legal(rng, mask))
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    world_steps = num_envs * (env.steps_taken - taken)
     rss = _rss() - rss0
     result = {
         "scenario": scenario,
@@ -70,8 +73,10 @@ def measure(scenario: str, num_envs: int, steps: int, *, warmup: int = 5, seed: 
         "agents": env.n_agents,
         "steps": steps,
         "agent_steps_per_s": num_envs * env.n_agents * steps / dt,
+        "cpu_agent_steps_per_s": num_envs * env.n_agents * steps / cpu,
         "ms_per_step": 1e3 * dt / steps,
-        "fallback_fraction": (env.fallback_count - fallbacks) / (num_envs * (env.steps_taken - taken)),
+        "fallback_fraction": (env.fallback_count - fallbacks) / world_steps,
+        "scalar_fraction": (env.scalar_count - scalars) / world_steps,
         "setup_s": setup,
         "bytes_per_world": env.nbytes() / num_envs,
         "rss_per_world": rss / num_envs,
@@ -91,12 +96,13 @@ def main() -> None:
     sizes = args.sizes or ([64, 256] if args.quick else [64, 256, 1024, 4096])
     steps = 20 if args.quick else args.steps
     print(f"scenario {args.scenario}, {steps} timed steps, load average {os.getloadavg()[0]:.2f} (1 min)")
-    head = f"{'B':>6} {'agent-steps/s':>14} {'ms/step':>8} {'fallback':>9} {'setup s':>8}"
-    print(head + f" {'array B/world':>14} {'RSS B/world':>12} {'RSS MB':>8}")
+    head = f"{'B':>6} {'agent-steps/s':>14} {'CPU a-s/s':>11} {'ms/step':>8} {'choice':>7} {'scalar':>7}"
+    print(head + f" {'setup s':>8} {'array B/world':>14} {'RSS B/world':>12} {'RSS MB':>8}")
     for b in sizes:
         r = measure(args.scenario, b, steps)
         print(
-            f"{b:>6} {r['agent_steps_per_s']:>14,.0f} {r['ms_per_step']:>8.2f} {r['fallback_fraction']:>9.4f}"
+            f"{b:>6} {r['agent_steps_per_s']:>14,.0f} {r['cpu_agent_steps_per_s']:>11,.0f}"
+            f" {r['ms_per_step']:>8.2f} {r['fallback_fraction']:>7.4f} {r['scalar_fraction']:>7.4f}"
             f" {r['setup_s']:>8.1f} {r['bytes_per_world']:>14,.0f} {r['rss_per_world']:>12,.0f}"
             f" {r['rss_total_mb']:>8.1f}"
         )

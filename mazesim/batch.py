@@ -6,37 +6,44 @@ seeds and actions, bit for bit; ``tests/mazesim/test_batch.py`` checks that agai
 environments. Where the single environment walks agents in Python, this module works on
 ``(B, N)`` arrays:
 
-* **Rules** (:mod:`mazesim.world`): action masks are computed from each world's tiles and its door,
-  gate and rope flags; moves, stairs, ropes, levers (a gate latches when all its levers are pulled in
-  one step), exits, rewards and terminations are array operations.
+* **Rules** (:mod:`mazesim.world`): action masks come from a per-maze table of what the terrain
+  allows on each cell; only agents beside a door or gate, or on a ledge or lever, are checked
+  against the door, gate and rope flags. Moves, stairs, ropes, levers (a gate latches when all its
+  levers are pulled in one step), exits, rewards and terminations are array operations.
 * **Resolver** (:mod:`mazesim.resolver`, DESIGN.md section 5): in discrete mode the scalar resolver
   draws no random number unless two agents' surviving requests meet in one cell, because without
   the *following* rule a move into an occupied cell, a boost toward an agent that does not climb and
   a climb nobody offers to boost are withdrawn without a choice. That deterministic pruning is
-  vectorised here; the rare world that needs a real choice (a shared target cell; with
-  ``following``, any inconsistent joint action; in superposition mode, every world) is handed to
+  vectorised here, and so is the usual choice, a contest of plain moves for a cell: it draws from
+  the world's generator the noise :func:`mazesim.wfc._run_universal` draws. The rare world left (a
+  contest a climb takes part in; any contest in ``"exact"`` mode; with ``following``, any
+  inconsistent joint action; in superposition mode, every world) is handed to
   :func:`mazesim.resolver.resolve` with that world's generator and a :class:`~mazesim.world.State`
-  built from its arrays, so both forms draw the same random numbers. ``fallback_count`` counts
-  those hand-overs.
+  built from its arrays, so both forms draw the same random numbers. ``fallback_count`` counts the
+  world-steps that needed a choice, ``scalar_count`` those handed to the scalar resolver.
 * **Promises**: each agent's assessment (kept / withdrawn / unbound) and the Beta trust evidence of
-  :func:`promises.update_trust` are computed for all worlds at once.
-* **Observations** (:mod:`mazesim.observation`): every world keeps its padded cell codes; the
-  agents' windows are one gather from a sliding-window view of them.
+  :func:`promises.update_trust` are computed for all worlds at once (partners of boosts and climbs
+  only in the few worlds where someone boosts or climbs).
+* **Observations** (:mod:`mazesim.observation`): the maze bank keeps each maze's static cell codes
+  cut into window rows, so each floor of a window is one gather of a ``(2v+1)^2``-byte record;
+  mechanism cells whose state changed their code and other agents are then written where they are
+  in view (a table maps the difference of two cell ids to the place in the window).
 
 Mazes are generated lazily through the process-wide cache of the single environment (a maze is a
 pure function of ``(scenario, seed)``) and kept in a *maze bank*: per maze a padded copy of the tiles
-and groups, start cells and mechanism cells, indexed by a per-world slot. Memory: about
-``2 * (levels + 2) * (rows + 2v) * (cols + 2v)`` bytes per banked maze (8.4 kB for ``three_floor``),
-at most ``num_envs + maze_cache`` mazes; per world about ``(levels + 2) * (rows + 2v) * (cols + 2v)``
-bytes of cell codes plus the returned observations (``N * 9 * (2v+1)^2`` bytes). Run
-``python benchmarks/bench_batch.py`` for measured bytes per world.
+and groups, a terrain mask per cell, the window rows, start cells and mechanism cells, indexed by a
+per-world slot. Memory: about ``4 * (levels + 2) * (rows + 2v) * (cols + 2v) + (2v + 1) * cols *
+levels * (rows + 2v)`` bytes per banked maze (33 kB for ``three_floor``), for at most ``num_envs +
+maze_cache`` mazes (slots grow by doubling); per world a few hundred bytes of state plus the returned
+observations (``N * 9 * (2v+1)^2`` bytes). Run ``python benchmarks/bench_batch.py`` for measured
+bytes per world.
 
 Example:
 
 >>> benv = BatchEnv("tutorial", num_envs=3)
 >>> obs, mask = benv.reset(seed=0)
->>> obs.shape, obs.dtype, mask.shape
-((3, 2, 9, 7, 7), dtype('uint8'), (3, 2, 12))
+>>> obs.shape[:3], obs.dtype, mask.shape  # then (2v + 1, 2v + 1), v the view radius
+((3, 2, 9), dtype('uint8'), (3, 2, 12))
 >>> obs, mask, rew, term, trunc, info = benv.step(np.zeros((3, 2), dtype=np.int64))
 >>> rew.dtype, sorted(info)
 (dtype('float32'), ['active', 'done', 'episode_length', 'episode_return', 'escaped', 'kept', 'maze_seed'])
@@ -180,15 +187,60 @@ class _CellOptions(dict):
         return out
 
 
+#: bit of :func:`_cell_masks` set where the mask also depends on the mechanisms' state
+_DEPENDS = 1 << 15
+#: ``_MASK_BITS[x]``: the ``(N_ACTIONS,)`` int8 mask with action ``a`` legal where bit ``a`` of ``x`` is set
+_MASK_BITS = ((np.arange(1 << N_ACTIONS)[:, None] >> np.arange(N_ACTIONS)) & 1).astype(np.int8)
+
+
+def _cell_masks(tiles: np.ndarray) -> np.ndarray:
+    """Per cell of padded ``tiles`` ``(levels + 2, R, C)``: the actions the terrain always allows an
+    agent standing there (bit ``a`` for action ``a``), and :data:`_DEPENDS` where more depends on
+    the state: a door or gate next to it, or a ledge or lever under it. Cells inside the maze only
+    (the padding is at least one wall wide, so their neighbours are in the array)."""
+    levels = tiles.shape[0] - 2
+    level = np.arange(levels + 2)[:, None, None] - 1
+    out = np.ones(tiles.shape, dtype=np.uint16)  # stay
+    depends = (tiles == _LEDGE) | (tiles == _LEVER)
+    for m in MOVES:
+        there = np.roll(tiles, (-int(DELTA[m][1]), -int(DELTA[m][2])), axis=(1, 2))
+        shut = (there == _DOOR) | (there == _GATE)
+        out |= ((there != _WALL) & ~shut).astype(np.uint16) << int(m)
+        out |= (there == _CLIMB).astype(np.uint16) << int(BOOST_OF_MOVE[m])
+        depends |= shut
+    out |= (((tiles == _STAIRS_UP) | (tiles == _CLIMB)) & (level + 1 < levels)).astype(np.uint16) << _UP
+    out |= ((tiles == _STAIRS_DOWN) & (level > 0)).astype(np.uint16) << _DOWN
+    return out | depends.astype(np.uint16) << 15
+
+
+def _any_last(x: np.ndarray) -> np.ndarray:
+    """``x.any(axis=-1)`` for a C-contiguous bool array; a last axis of 2, 4 or 8 (the usual team
+    sizes) is read as one integer per row, much faster than numpy's reduction over a short axis."""
+    n = x.shape[-1]
+    if n in (2, 4, 8) and x.flags.c_contiguous:
+        return x.view(f"u{n}")[..., 0] != 0
+    return x.any(axis=-1)
+
+
 class _MazeBank:
     """Static data of the mazes in use, stacked into arrays indexed by slot.
 
     Per slot: ``tiles``/``group`` ``(P,)`` in the padded geometry of the observation encoder
     (one wall floor below and above, ``v`` wall cells around; cell id
-    ``((l + 1) * (rows + 2v) + r + v) * (cols + 2v) + c + v``); ``starts`` ``(N,)`` cell ids;
+    ``((l + 1) * (rows + 2v) + r + v) * (cols + 2v) + c + v``); ``cell_mask`` ``(P,)`` uint16 (see
+    :func:`_cell_masks`); ``starts`` ``(N,)`` cell ids;
     ``n_levers`` ``(G + 1,)`` levers per gate; ``mech_pos``/``mech_kind``/``mech_group`` ``(M,)``
-    the mechanism cells whose observation code depends on the state. Slots used by no world are
-    kept for ``cache`` further mazes (least recently used first out), then reused.
+    the mechanism cells whose observation code depends on the state, and ``mech_flag`` ``(M,)`` the
+    column of the flag that changes their code in the environment's ``(B, D + G + C + 3)`` mechanism
+    state (doors, gates, ropes, each with an always False last column).
+
+    ``window_rows``: the static cell codes cut into rows of ``w = 2v + 1`` codes, so that each floor
+    of an observation window is one ``w * w``-byte record: row ``(c, level, r)`` of a slot holds the
+    codes of cells ``(level, r, c .. c + w - 1)`` (``r`` and ``c`` padded, ``level`` not), and a
+    window's floor is ``w`` consecutive rows. Slot ``s`` starts at row ``first_row(s)``; the first
+    ``w`` rows are all ``blocked``: the floor below the lowest and above the highest one.
+    Slots used by no world are kept for ``cache`` further mazes (least recently used first out),
+    then reused.
     """
 
     def __init__(self, scenario: Any, shape: tuple[int, int, int], v: int, counts: tuple[int, int, int]):
@@ -208,15 +260,26 @@ class _MazeBank:
         self.rules: list[_LazyRules | None] = []
         self.tiles = np.zeros((0, self.size), dtype=np.uint8)
         self.group = np.zeros((0, self.size), dtype=np.int8)
+        self.cell_mask = np.zeros((0, self.size), dtype=np.uint16)
         self.starts = np.zeros((0, scenario.agents), dtype=np.int64)
         self.n_levers = np.zeros((0, self.n_gates + 1), dtype=np.int16)
         self.mech_pos = np.zeros((0, 1), dtype=np.intp)
         self.mech_kind = np.full((0, 1), _M_NONE, dtype=np.uint8)
         self.mech_group = np.full((0, 1), -1, dtype=np.int8)
+        self.mech_flag = np.full((0, 1), self.n_doors, dtype=np.int64)
+        self.w = 2 * v + 1
+        self.rows_per_slot = cols * levels * self.padded[1]
+        self.window_rows = np.full(self.w * self.w, Code.BLOCKED, dtype=np.uint8)
+
+    def first_row(self, slots: np.ndarray) -> np.ndarray:
+        """Row of ``window_rows`` where each of ``slots`` starts."""
+        return self.w + slots * self.rows_per_slot
 
     def nbytes(self) -> int:
-        arrays = (self.tiles, self.group, self.starts, self.n_levers, self.mech_pos, self.mech_kind)
-        return sum(a.nbytes for a in arrays) + self.mech_group.nbytes
+        arrays = (self.tiles, self.group, self.cell_mask, self.starts, self.n_levers, self.mech_pos)
+        arrays += (self.mech_kind,)
+        arrays += (self.mech_group, self.mech_flag, self.window_rows)
+        return sum(a.nbytes for a in arrays)
 
     def pid(self, cells: np.ndarray) -> np.ndarray:
         """Padded ids of ``(..., 3)`` (level, row, col) cells."""
@@ -263,11 +326,17 @@ class _MazeBank:
 
         self.tiles = widen(self.tiles, _WALL)
         self.group = widen(self.group, -1)
+        self.cell_mask = widen(self.cell_mask, 1)
         self.starts = widen(self.starts, 0)
         self.n_levers = widen(self.n_levers, 0)
         self.mech_pos = widen(self.mech_pos, 0)
         self.mech_kind = widen(self.mech_kind, _M_NONE)
         self.mech_group = widen(self.mech_group, -1)
+        self.mech_flag = widen(self.mech_flag, self.n_doors)
+        # left unfilled: the pages of slots not yet loaded stay out of resident memory
+        rows = np.empty(self.w * self.w + new * self.rows_per_slot * self.w, dtype=np.uint8)
+        rows[: self.window_rows.size] = self.window_rows
+        self.window_rows = rows
         self.layouts.extend([None] * (new - old))
         self.rules.extend([None] * (new - old))
         self.refs.extend([0] * (new - old))
@@ -299,6 +368,11 @@ class _MazeBank:
         group[1:-1, v : v + rows, v : v + cols] = layout.group
         self.tiles[slot] = tiles.reshape(-1)
         self.group[slot] = group.reshape(-1)
+        self.cell_mask[slot] = _cell_masks(tiles).reshape(-1)
+        w = self.w
+        codes = sliding_window_view(_CODE_LUT[tiles[1:-1]], w, axis=2)  # (levels, rows + 2v, cols, w)
+        at = int(self.first_row(slot)) * w
+        self.window_rows[at : at + self.rows_per_slot * w] = codes.transpose(2, 0, 1, 3).reshape(-1)
         self.starts[slot] = self.pid(np.asarray(maze.starts, dtype=np.int64))
         self.n_levers[slot] = 0
         for g, cells in enumerate(layout.lever_cells):
@@ -312,13 +386,18 @@ class _MazeBank:
             self.mech_pos = np.pad(self.mech_pos, ((0, 0), (0, extra)))
             self.mech_kind = np.pad(self.mech_kind, ((0, 0), (0, extra)), constant_values=_M_NONE)
             self.mech_group = np.pad(self.mech_group, ((0, 0), (0, extra)), constant_values=-1)
+            self.mech_flag = np.pad(self.mech_flag, ((0, 0), (0, extra)), constant_values=self.n_doors)
         self.mech_pos[slot] = 0
         self.mech_kind[slot] = _M_NONE
         self.mech_group[slot] = -1
+        self.mech_flag[slot] = self.n_doors
         if mech:
             self.mech_pos[slot, : len(mech)] = self.pid(np.array([m[0] for m in mech], dtype=np.int64))
             self.mech_kind[slot, : len(mech)] = [m[1] for m in mech]
             self.mech_group[slot, : len(mech)] = [m[2] for m in mech]
+            column = {_M_DOOR: 0, _M_GATE: self.n_doors + 1, _M_LEVER: self.n_doors + 1}
+            column[_M_LEDGE] = self.n_doors + self.n_gates + 2
+            self.mech_flag[slot, : len(mech)] = [column[m[1]] + m[2] for m in mech]
         self.layouts[slot] = layout
         self.rules[slot] = None
         self.slot_of[seed] = slot
@@ -417,26 +496,49 @@ class BatchEnv:
         )
         self._inside_code = np.array([int(round(255 * k / N)) for k in range(N + 1)], dtype=np.uint8)
         self._b = np.arange(B)[:, None]
-        self._others = ~np.eye(N, dtype=bool)
+        self._level_rows = np.arange(-1, 2) * pr  # window rows of the floors below, here and above
+        # ``_in_view[d + _in_view_mid]``: where a cell ``d`` padded ids away from an agent shows in its
+        # floors channels 0-2, plus one (0: out of view); ids of cells inside the maze differ by
+        # ``d = (dl * pr + dr) * pc + dc`` for exactly one ``(dl, dr, dc)`` (|dr| < pr and |dc| < pc)
+        self._in_view_mid = ((sc.levels - 1) * pr + sc.rows - 1) * pc + sc.cols - 1
+        self._in_view = np.zeros(2 * self._in_view_mid + 1, dtype=np.int16)
+        dl, dr, dc = np.meshgrid([-1, 0, 1], np.arange(-v, v + 1), np.arange(-v, v + 1), indexing="ij")
+        d = (dl * pr + dr) * pc + dc + self._in_view_mid
+        there = (d >= 0) & (d < len(self._in_view))  # offsets beyond the maze never occur
+        self._in_view[d[there]] = (((dl + 1) * self.w + dr + v) * self.w + dc + v + 1)[there]
+        self._eye = np.eye(N, dtype=bool)
+        self._others = ~self._eye
+        self._lower = np.arange(N)[None, :] < np.arange(N)[:, None]  # [i, j]: j < i
+        self._agent_ids = np.arange(N)
+        self._mask_rows = np.arange(B * N, dtype=np.int64).reshape(B, N) * N_ACTIONS
         # dynamic state; mechanism flags carry one extra, always False, column for "no group"
         self.slot = np.full(B, -1, dtype=np.int64)
+        self._base = np.zeros((B, 1), dtype=np.int64)  # slot * padded size
         self.cell = np.zeros((B, N), dtype=np.int64)
         self.active = np.zeros((B, N), dtype=bool)
-        self.gates = np.zeros((B, mech.gates + 1), dtype=bool)
-        self.ropes = np.zeros((B, mech.boosts + 1), dtype=bool)
-        self.doors = np.zeros((B, mech.doors + 1), dtype=bool)
+        # doors, gates and ropes are views of one array, so one gather reads the flags of all mechanisms
+        D, G = mech.doors, mech.gates
+        self._mech_state = np.zeros((B, D + G + mech.boosts + 3), dtype=bool)
+        self.doors = self._mech_state[:, : D + 1]
+        self.gates = self._mech_state[:, D + 1 : D + G + 2]
+        self.ropes = self._mech_state[:, D + G + 2 :]
         self.trust = np.ones((B, N, N, 2), dtype=np.float64)
         self.steps = np.zeros(B, dtype=np.int64)
-        self.codes = np.zeros((B, self._size), dtype=np.uint8)
         self.maze_seed = np.zeros(B, dtype=np.int64)
         self._mask = np.zeros((B, N, N_ACTIONS), dtype=np.int8)
+        # tile and group of the cell each agent stands on
+        self._here_t = np.zeros((B, N), dtype=np.uint8)
+        self._here_g = np.zeros((B, N), dtype=np.int64)
         self._returns = np.zeros(B, dtype=np.float64)
         self._lengths = np.zeros(B, dtype=np.int64)
         self._rngs: list[np.random.Generator | None] = [None] * B
         self._ready = False
-        #: worlds handed to the scalar resolver, and world-steps taken, since construction
-        self.fallback_count = 0
+        #: world-steps, since construction: taken; whose resolution needed a choice (a contest for a
+        #: cell, settled vectorised or by the scalar resolver; every world in superposition mode);
+        #: handed to the scalar resolver
         self.steps_taken = 0
+        self.fallback_count = 0
+        self.scalar_count = 0
 
     # -- public API -----------------------------------------------------------------------------------
     def reset(
@@ -467,24 +569,27 @@ class BatchEnv:
         act, waves = self._validate(actions)
         B, N = self.num_envs, self.n_agents
         before_active = self.active.copy()
+        climbing = self._needs_boost()
         if act is not None:
-            joint, kept, unbound, fallback = self._resolve_vectorised(act)
-            requested = act.copy()
+            joint, kept, unbound, scalar, contested = self._resolve_vectorised(act, climbing)
+            requested = act
         else:
             joint = np.zeros((B, N), dtype=np.int64)
             requested = np.zeros((B, N), dtype=np.int64)
             kept = np.zeros((B, N), dtype=bool)
             unbound = np.zeros((B, N), dtype=bool)
-            fallback = np.ones(B, dtype=bool)
-        worlds = np.flatnonzero(fallback)
+            scalar = np.ones(B, dtype=bool)
+            contested = B
+        worlds = np.flatnonzero(scalar)
         for b in worlds.tolist():
             self._resolve_scalar(b, act, waves, joint, requested, kept, unbound)
-        self.fallback_count += len(worlds)
+        self.fallback_count += contested
+        self.scalar_count += len(worlds)
         self.steps_taken += 1
         kept &= before_active
         unbound &= before_active & ~kept
 
-        self._update_trust(requested, joint, kept, unbound, before_active)
+        self._update_trust(requested, joint, kept, unbound, before_active, climbing)
         exited = self._apply(joint)
 
         rw = self.scenario.rewards
@@ -541,8 +646,9 @@ class BatchEnv:
 
     def nbytes(self) -> int:
         """Bytes held in the batch's arrays (world state, cell codes, maze bank)."""
-        arrays = (self.slot, self.cell, self.active, self.gates, self.ropes, self.doors, self.trust)
-        arrays += (self.steps, self.codes, self.maze_seed, self._mask, self._returns, self._lengths)
+        arrays = (self.slot, self.cell, self.active, self._mech_state, self.trust)
+        arrays += (self.steps, self.maze_seed, self._mask, self._returns, self._lengths, self._base)
+        arrays += (self._here_t, self._here_g)
         return sum(a.nbytes for a in arrays) + self.bank.nbytes()
 
     # -- validation -----------------------------------------------------------------------------------
@@ -593,27 +699,34 @@ class BatchEnv:
         return b, i
 
     # -- resolution -----------------------------------------------------------------------------------
-    def _resolve_vectorised(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Joint action, kept and unbound flags of every world whose resolution draws no random
-        number, and the worlds that need the scalar resolver (their rows are then overwritten).
+    def _resolve_vectorised(
+        self, act: np.ndarray, climbing: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Joint action, kept and unbound flags of every world that the scalar resolver would
+        resolve without its general search, the worlds that need that search (their rows are then
+        overwritten by :meth:`_resolve_scalar`), and how many worlds had a contest for a cell.
 
         Mirrors :func:`mazesim.resolver.resolve` for integer waves: without following, its
         ``_domains`` leaves each agent ``{stay}`` or ``{stay, request}`` (a move into an occupied
         cell, a boost toward an agent whose climb is not in its domain, a climb that nobody offers
         to boost are removed; the last two are *unbound*). Then every cluster passes unchanged or is
-        decided, unless two surviving moves share a destination: that needs the search.
+        decided, unless two surviving moves share a destination: such a cluster is the agents moving
+        into that cell, and :meth:`_contest` settles it as the solver would. A contest that a climb
+        takes part in is bound to its booster and goes to the scalar resolver, as does every contest
+        in ``"exact"`` mode and, with following, every inconsistent world.
         """
         active, cell = self.active, self.cell
-        legal = np.take_along_axis(self._mask, act[..., None], axis=-1)[..., 0].astype(bool)
+        legal = self._mask.reshape(-1)[self._mask_rows + act].view(bool)
         dest = cell + self._dest_off[act]
-        same = cell[:, None, :] == dest[:, :, None]  # [b, i, j]: agent j stands on i's destination
         is_boost = act >= _FIRST_BOOST
         is_up = act == _UP
-        target = np.where(is_boost, cell + self._target_off[act], -1)
-        on_target = (cell[:, None, :] == target[:, :, None]) & active[:, None, :]
-        climbing = self._needs_boost()
+        any_boost = bool(is_boost.any())
+        if any_boost or self.following:
+            target = np.where(is_boost, cell + self._target_off[act], -1)
+            on_target = (cell[:, None, :] == target[:, :, None]) & active[:, None, :]
         if self.following:
-            occupied = same & active[:, None, :] & (active & (dest != cell))[:, :, None]
+            occupied = (cell[:, None, :] == dest[:, :, None]) & active[:, None, :]
+            occupied &= (active & (dest != cell))[:, :, None]
             # occupant j stays, or moves into i's cell (a swap)
             dest_j = dest[:, None, :]
             stuck = (dest_j == cell[:, None, :]) | (dest_j == cell[:, :, None])
@@ -631,32 +744,85 @@ class BatchEnv:
             )
             joint = np.where(active, act, _STAY)
             kept = active.copy()
-            return joint, kept, np.zeros_like(kept), ~consistent
-        occupied = (same & active[:, None, :]).any(axis=2) & (dest != cell)
+            scalar = ~consistent
+            return joint, kept, np.zeros_like(kept), scalar, int(scalar.sum())
+        moves = dest != cell
+        here = np.where(active, cell, -1)  # cells of live agents
+        occupied = _any_last(here[:, None, :] == dest[:, :, None]) & moves
         p1 = active & (act != _STAY) & legal & ~occupied
-        # offers toward each agent's cell, judged before any binding is removed
-        offered = (on_target & (p1 & is_boost)[:, :, None]).any(axis=1)
-        climb_ok = (on_target & (is_up & p1)[:, None, :]).any(axis=2)
-        drop = (is_boost & ~climb_ok) | (is_up & climbing & ~offered)
+        if any_boost:
+            # offers toward each agent's cell, judged before any binding is removed
+            offered = (on_target & (p1 & is_boost)[:, :, None]).any(axis=1)
+            climb_ok = (on_target & (is_up & p1)[:, None, :]).any(axis=2)
+            drop = (is_boost & ~climb_ok) | (is_up & climbing & ~offered)
+        else:
+            drop = is_up & climbing
         keep = p1 & ~drop
         unbound = p1 & drop
         joint = np.where(keep, act, _STAY)
-        moving = keep & (dest != cell)
-        share = (dest[:, :, None] == dest[:, None, :]) & moving[:, :, None] & moving[:, None, :]
-        fallback = (share & self._others).any(axis=(1, 2))
+        # the destinations of agents that do not move are made distinct from every cell
+        going = np.where(keep & moves, dest, -1 - self._agent_ids)
+        share = (going[:, :, None] == going[:, None, :]) & self._others
+        contested = _any_last(share)
+        scalar = np.zeros(self.num_envs, dtype=bool)
+        worlds = np.flatnonzero(_any_last(contested))
+        n_contested = len(worlds)
+        if n_contested:
+            if self.solver_mode == "exact":
+                bound = np.ones(n_contested, dtype=bool)
+            else:
+                climb_spot = self._here_t[worlds] == _CLIMB
+                bound = (contested[worlds] & is_up[worlds] & climb_spot).any(axis=1)
+            scalar[worlds[bound]] = True
+            worlds = worlds[~bound]
+            if len(worlds):
+                self._contest(worlds, share[worlds], contested[worlds], joint)
         kept = active & ((joint == act) | (act == _STAY))
-        return joint, kept, unbound, fallback
+        return joint, kept, unbound, scalar, n_contested
+
+    def _contest(
+        self, worlds: np.ndarray, share: np.ndarray, contested: np.ndarray, joint: np.ndarray
+    ) -> None:
+        """Settle contests for cells in ``worlds`` in place in ``joint``, drawing what
+        :func:`mazesim.wfc._run_universal` draws from each world's generator.
+
+        ``share`` ``(W, N, N)``: agents ``i != j`` both moving into one cell; ``contested`` ``(W, N)``.
+        Each contested cell's movers form one cluster (an agent has one move); clusters are solved in
+        the order of their lowest member, each drawing one noise value per member. Every member's wave
+        is ``{stay: eps, move: 1 - eps}``, so all have the same entropy: the member with the least
+        ``(noise, index)`` collapses first onto its move, which leaves the others only ``stay``.
+        """
+        N = self.n_agents
+        low = np.argmax(share | self._eye, axis=2)  # lowest member of each agent's cluster
+        key = np.where(contested, low * N + self._agent_ids, N * N)
+        rank = (key[:, None, :] < key[:, :, None]).sum(axis=2)  # position in the world's draws
+        counts = contested.sum(axis=1)
+        rngs = self._rngs
+        draws = np.concatenate(
+            [rngs[b].random(k) for b, k in zip(worlds.tolist(), counts.tolist(), strict=True)]
+        )  # type: ignore[union-attr]
+        start = np.cumsum(counts) - counts
+        noise = draws[np.where(contested, start[:, None] + rank, 0)]
+        nj, ni = noise[:, None, :], noise[:, :, None]
+        beaten = share & ((nj < ni) | ((nj == ni) & self._lower))
+        joint[worlds] = np.where(beaten.any(axis=2), _STAY, joint[worlds])
 
     def _needs_boost(self) -> np.ndarray:
         """``(B, N)`` bool: the agent stands on a climb spot whose rope is still up."""
-        t, g = self._tile_group(self.cell)
-        rope = np.take_along_axis(self.ropes, g.astype(np.int64), axis=1)
-        return (t == _CLIMB) & ~rope
+        climb = self._here_t == _CLIMB
+        if not climb.any():
+            return climb
+        rope = np.take_along_axis(self.ropes, self._here_g, axis=1)
+        return climb & ~rope
 
-    def _tile_group(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        base = self.slot[:, None] * self._size if cells.ndim == 2 else self.slot[:, None, None] * self._size
-        flat = base + cells
-        return self.bank.tiles.reshape(-1)[flat], self.bank.group.reshape(-1)[flat]
+    def _tile_group(
+        self, cells: np.ndarray, worlds: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Tile (uint8) and group (int64, -1 for none) of padded cell ids ``cells`` ``(B, ...)``, or
+        ``(len(worlds), ...)`` of the given ``worlds``."""
+        base = self._base if worlds is None else self._base[worlds]
+        flat = (base if cells.ndim == 2 else base[:, None]) + cells
+        return self.bank.tiles.reshape(-1)[flat], self.bank.group.reshape(-1)[flat].astype(np.int64)
 
     def _state_of(self, b: int) -> State:
         """World ``b`` as a :class:`~mazesim.world.State` (for the scalar resolver)."""
@@ -714,18 +880,29 @@ class BatchEnv:
         kept: np.ndarray,
         unbound: np.ndarray,
         live: np.ndarray,
+        climbing: np.ndarray,
     ) -> None:
         """Add the step's evidence to the trust counts, as :func:`promises.update_trust` does with the
-        assessments of :func:`mazesim.promise_bridge.resolutions` (table in :mod:`promises.trust`)."""
-        cell = self.cell
+        assessments of :func:`mazesim.promise_bridge.resolutions` (table in :mod:`promises.trust`):
+        a kept solitary promise counts for every other live agent, a cooperative one (boost, climb)
+        for its partner only."""
         is_boost = requested >= _FIRST_BOOST
-        climb = (requested == _UP) & self._needs_boost()
+        climb = (requested == _UP) & climbing
+        cooperative = is_boost | climb
+        team = live & ~cooperative & (requested != _STAY) & kept
+        self.trust[..., 0] += team[:, :, None] & live[:, None, :] & self._others
+        w = np.flatnonzero((live & cooperative).any(axis=1))
+        if not len(w):
+            return
+        # the few worlds where an agent boosts or climbs
+        cell, live, joint, is_boost, climb = self.cell[w], live[w], joint[w], is_boost[w], climb[w]
+        requested = requested[w]
         # a boost's partner: the agent on the cell it aims at
         target = np.where(is_boost, cell + self._target_off[requested], -1)
         aims = (cell[:, None, :] == target[:, :, None]) & live[:, None, :]
         # a climb's partner: the first neighbour (south, north, east, west) boosting it, else the lowest
-        # neighbour; ``order`` ranks the direction j lies in, seen from climber i
-        rank = np.full((self.num_envs, self.n_agents, self.n_agents), 4, dtype=np.int64)
+        # neighbour; ``rank`` ranks the direction j lies in, seen from climber i
+        rank = np.full((len(w), self.n_agents, self.n_agents), 4, dtype=np.int64)
         boosting = np.zeros(rank.shape, dtype=bool)
         for k, m in enumerate((Action.SOUTH, Action.NORTH, Action.EAST, Action.WEST)):
             there = cell[:, None, :] == (cell + self._dest_off[int(m)])[:, :, None]
@@ -734,32 +911,27 @@ class BatchEnv:
             toward = int(BOOST_OF_MOVE[{1: 2, 2: 1, 3: 4, 4: 3}[int(m)]])  # boost back toward i
             boosting |= there & (joint[:, None, :] == toward)
         adjacent = rank < 4
-        key = np.where(boosting, rank, np.where(adjacent, 4 + np.arange(self.n_agents), 99))
+        key = np.where(boosting, rank, np.where(adjacent, 4 + self._agent_ids, 99))
         near = adjacent & climb[:, :, None]
         first = np.argmin(key, axis=2)
         has_partner = np.where(is_boost, aims.any(axis=2), near.any(axis=2))
         partner = np.where(is_boost, np.argmax(aims, axis=2), first)
-        cooperative = is_boost | climb
-        team = live & ~cooperative & (requested != _STAY) & kept
-        with_partner = live & cooperative & has_partner
-        onehot = partner[:, :, None] == np.arange(self.n_agents)
-        kept_to = onehot & (with_partner & kept)[:, :, None]
-        unbound_to = onehot & (with_partner & unbound)[:, :, None]
-        gain = (team[:, :, None] & live[:, None, :] & self._others) | kept_to
-        self.trust[..., 0] += gain
-        self.trust[..., 1] += unbound_to.transpose(0, 2, 1)
+        with_partner = live & (is_boost | climb) & has_partner
+        onehot = partner[:, :, None] == self._agent_ids
+        self.trust[w, ..., 0] += onehot & (with_partner & kept[w])[:, :, None]
+        self.trust[w, ..., 1] += (onehot & (with_partner & unbound[w])[:, :, None]).transpose(0, 2, 1)
 
     # -- rules ----------------------------------------------------------------------------------------
     def _apply(self, joint: np.ndarray) -> np.ndarray:
         """Execute a consistent joint action in place; returns ``(B, N)`` bool: agents that exited."""
         active = self.active
-        t, g = self._tile_group(self.cell)
+        t, g = self._here_t, self._here_g
         moving = active & (joint >= int(Action.NORTH)) & (joint <= _DOWN)
         interact = active & (joint == _INTERACT)
         pulled = interact & (t == _LEVER)
         if pulled.any():
             G = self.gates.shape[1]
-            gate = np.where(pulled, g, G - 1).astype(np.int64)
+            gate = np.where(pulled, g, G - 1)
             counts = np.zeros((self.num_envs, G), dtype=np.int64)
             np.add.at(counts, (np.broadcast_to(self._b, gate.shape)[pulled], gate[pulled]), 1)
             levers = self.bank.n_levers[self.slot]
@@ -767,10 +939,10 @@ class BatchEnv:
         lowered = interact & (t == _LEDGE)
         if lowered.any():
             bb = np.broadcast_to(self._b, lowered.shape)
-            self.ropes[bb[lowered], g[lowered].astype(np.int64)] = True
+            self.ropes[bb[lowered], g[lowered]] = True
         self.cell = np.where(moving, self.cell + self._dest_off[joint], self.cell)
-        t_after, _ = self._tile_group(self.cell)
-        exited = active & (t_after == _EXIT)
+        self._here_t, self._here_g = self._tile_group(self.cell)
+        exited = active & (self._here_t == _EXIT)
         self.active = active & ~exited
         self.steps += 1
         return exited
@@ -795,15 +967,16 @@ class BatchEnv:
         self.ropes[worlds] = False
         self.trust[worlds] = 1.0
         self.steps[worlds] = 0
-        self.codes[worlds] = _CODE_LUT[bank.tiles[slots]]
+        self._base[worlds] = slots[:, None] * self._size
+        self._here_t[worlds], self._here_g[worlds] = self._tile_group(self.cell[worlds], worlds)
 
     # -- observations ---------------------------------------------------------------------------------
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         """Doors of the current state, then masks and observations of every live agent."""
-        active, cell = self.active, self.cell
-        t, g = self._tile_group(cell)
+        active = self.active
+        t, g = self._here_t, self._here_g
         D = self.doors.shape[1]
-        door = np.where(((t == _DOOR) | (t == _PLATE)) & active, g, D - 1).astype(np.int64)
+        door = np.where(((t == _DOOR) | (t == _PLATE)) & active, g, D - 1)
         self.doors[:] = False
         self.doors[np.broadcast_to(self._b, door.shape), door] = True
         self.doors[:, D - 1] = False
@@ -813,34 +986,48 @@ class BatchEnv:
         return obs, mask.copy()
 
     def _masks(self, t: np.ndarray, g: np.ndarray) -> np.ndarray:
-        B, N = self.num_envs, self.n_agents
-        cell, active = self.cell, self.active
-        nt, ng = self._tile_group(cell[..., None] + self._move_off)
-        ng = ng.astype(np.int64).reshape(B, -1)
-        door_open = np.take_along_axis(self.doors, ng, axis=1).reshape(B, N, 4)
-        gate_open = np.take_along_axis(self.gates, ng, axis=1).reshape(B, N, 4)
-        g = g.astype(np.int64)
-        rope = np.take_along_axis(self.ropes, g, axis=1)
-        gate_here = np.take_along_axis(self.gates, g, axis=1)
+        """``(B, N, 12)`` int8 action masks: the banked terrain masks, and the full rules for the few
+        agents next to a door or gate, or on a ledge or lever."""
+        active = self.active
+        code = self.bank.cell_mask.reshape(-1)[self._base + self.cell]
+        m = _MASK_BITS[code & (_DEPENDS - 1)]
+        depends = (code >= _DEPENDS) & active
+        if depends.any():
+            b, i = np.nonzero(depends)
+            m[b, i] = self._full_masks(b, self.cell[b, i], t[b, i], g[b, i])
+        m[~active] = _MASK_BITS[1]
+        return m
+
+    def _full_masks(self, b: np.ndarray, cell: np.ndarray, t: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """``(K, 12)`` int8 masks of ``K`` live agents of worlds ``b`` on ``cell`` (tile ``t``, group
+        ``g``), from the tiles around them and the state of the mechanisms."""
+        flat = self._base[b] + cell[:, None] + self._move_off
+        nt, ng = self.bank.tiles.reshape(-1)[flat], self.bank.group.reshape(-1)[flat].astype(np.int64)
+        bb = b[:, None]
+        door_open, gate_open = self.doors[bb, ng], self.gates[bb, ng]
+        rope, gate_here = self.ropes[b, g], self.gates[b, g]
         level = cell // self._plane - 1
-        m = np.zeros((B, N, N_ACTIONS), dtype=bool)
-        m[..., _STAY] = True
-        m[..., 1:5] = (nt != _WALL) & ((nt != _DOOR) | door_open) & ((nt != _GATE) | gate_open)
-        m[..., _UP] = ((t == _STAIRS_UP) | (t == _CLIMB)) & (level + 1 < self.scenario.levels)
-        m[..., _DOWN] = (level > 0) & ((t == _STAIRS_DOWN) | ((t == _LEDGE) & rope))
-        m[..., _INTERACT] = ((t == _LEDGE) & ~rope) | ((t == _LEVER) & ~gate_here)
-        m[..., _FIRST_BOOST:] = nt == _CLIMB
-        m &= active[..., None]
-        m[..., _STAY] = True
+        m = np.zeros((len(b), N_ACTIONS), dtype=bool)
+        m[:, _STAY] = True
+        m[:, 1:5] = (nt != _WALL) & ((nt != _DOOR) | door_open) & ((nt != _GATE) | gate_open)
+        m[:, _UP] = ((t == _STAIRS_UP) | (t == _CLIMB)) & (level + 1 < self.scenario.levels)
+        m[:, _DOWN] = (level > 0) & ((t == _STAIRS_DOWN) | ((t == _LEDGE) & rope))
+        m[:, _INTERACT] = ((t == _LEDGE) & ~rope) | ((t == _LEVER) & ~gate_here)
+        m[:, _FIRST_BOOST:] = nt == _CLIMB
         return m.view(np.int8)
 
-    def _windows(self) -> np.ndarray:
-        B, N = self.num_envs, self.n_agents
-        v, w = self.v, self.w
-        bank = self.bank
-        active, cell = self.active, self.cell
-        # mechanism cells show the state: doors (occupancy), gates and levers (latched), ledges (rope)
-        slots = self.slot
+    @property
+    def codes(self) -> np.ndarray:
+        """``(B, P)`` uint8: each world's padded cell codes as its observations show them (channels
+        0-2), built on demand from the maze bank and the mechanism states."""
+        codes = _CODE_LUT[self.bank.tiles[self.slot]]
+        codes[self._b, self.bank.mech_pos[self.slot]] = self._mech_codes()
+        return codes
+
+    def _mech_codes(self) -> np.ndarray:
+        """``(B, M)`` codes of the mechanism cells: doors (occupancy), gates and levers (latched),
+        ledges (rope)."""
+        bank, slots = self.bank, self.slot
         kind = bank.mech_kind[slots]
         group = bank.mech_group[slots].astype(np.int64)
         flags = np.select(
@@ -852,36 +1039,55 @@ class BatchEnv:
             ],
             False,
         )
-        self.codes[self._b, bank.mech_pos[slots]] = _MECH_CODES[kind, flags.astype(np.int64)]
+        return _MECH_CODES[kind, flags.astype(np.int64)]
+
+    def _windows(self) -> np.ndarray:
+        B, N = self.num_envs, self.n_agents
+        w, bank = self.w, self.bank
+        active, cell = self.active, self.cell
         levels, pr, pc = bank.padded
-        view = sliding_window_view(self.codes.reshape(B, levels, pr, pc), (3, w, w), axis=(1, 2, 3))
         lv = cell // self._plane - 1
-        r = (cell // pc) % pr - v
-        c = cell % pc - v
-        obs = np.empty((B, N, N_OBS_CHANNELS, w, w), dtype=np.uint8)
-        obs[:, :, 0:3] = view[self._b, lv, r, c]
-        obs[:, :, 3:6] = 0
-        # other live agents within the window, one floor below to one above: the observer's trust
-        counts = self.trust
-        code = (1 + np.rint(254 * counts[..., 0] / (counts[..., 0] + counts[..., 1]))).astype(np.uint8)
-        dl = lv[:, None, :] - lv[:, :, None]  # [b, i, j]: j relative to observer i
-        dr = r[:, None, :] - r[:, :, None] + v
-        dc = c[:, None, :] - c[:, :, None] + v
-        seen = (
-            active[:, :, None]
-            & active[:, None, :]
-            & self._others
-            & (np.abs(dl) <= 1)
-            & (dr >= 0)
-            & (dr < w)
-            & (dc >= 0)
-            & (dc < w)
-        )
-        if seen.any():
-            bi, i, j = np.nonzero(seen)
-            obs[bi, i, 4 + dl[bi, i, j], dr[bi, i, j], dc[bi, i, j]] = code[bi, j, i]
-        obs[:, :, 6] = self._level_code[lv][..., None, None]
-        obs[:, :, 7] = self._time_code[np.minimum(self.steps, self.max_cycles)][:, None, None, None]
-        obs[:, :, 8] = self._inside_code[active.sum(axis=1)][:, None, None, None]
+        r = (cell // pc) % pr - self.v
+        c = cell % pc - self.v
+        obs = np.empty((B, N, N_OBS_CHANNELS * w * w), dtype=np.uint8)
+        # the floors below, here and above: one (w * w)-byte record of the bank's window rows each
+        at = (bank.first_row(self.slot)[:, None] + (c * (levels - 2) + lv) * pr + r)[
+            ..., None
+        ] + self._level_rows
+        at[..., 0] *= lv > 0  # the blocked record below the lowest floor
+        at[..., 2] *= lv < levels - 3
+        rows = bank.window_rows
+        records = np.ndarray((rows.size // w - w + 1,), dtype=f"V{w * w}", buffer=rows, strides=(w,))
+        plane = w * w
+        obs[..., : 3 * plane] = records[at].view(np.uint8).reshape(B, N, 3 * plane)
+        obs[..., 3 * plane : 6 * plane] = 0
+        obs[..., 6 * plane : 7 * plane] = self._level_code[lv][..., None]
+        obs[..., 7 * plane : 8 * plane] = self._time_code[np.minimum(self.steps, self.max_cycles)][
+            :, None, None
+        ]
+        obs[..., 8 * plane :] = self._inside_code[active.sum(axis=1)][:, None, None]
         obs[~active] = 0
-        return obs
+        flat = obs.reshape(-1)
+        # mechanism cells whose state changed their code (a door held open, a gate latched with its
+        # levers, a rope lowered), where a live agent sees them
+        flags = np.take_along_axis(self._mech_state, bank.mech_flag[self.slot], axis=1)
+        if flags.any():
+            bw, m = np.nonzero(flags)
+            slot = self.slot[bw]
+            seen = self._in_view[bank.mech_pos[slot, m][:, None] - cell[bw] + self._in_view_mid]  # [k, i]
+            seen = np.where(active[bw], seen, 0).reshape(-1)
+            k = np.flatnonzero(seen)
+            observer = bw[k // N] * N + k % N
+            codes = _MECH_CODES[bank.mech_kind[slot, m], 1]
+            flat[observer * (N_OBS_CHANNELS * plane) + seen[k] - 1] = codes[k // N]
+        # other live agents within the window, one floor below to one above: the observer's trust
+        seen = self._in_view[cell[:, None, :] - cell[:, :, None] + self._in_view_mid]  # [b, i, j]
+        seen = np.where(active[:, :, None] & active[:, None, :] & self._others, seen, 0).reshape(-1)
+        k = np.flatnonzero(seen)
+        if len(k):
+            observer, j = k // N, k % N
+            b, i = observer // N, observer % N
+            counts = self.trust.reshape(-1, 2)[(b * N + j) * N + i]
+            code = 1 + np.rint(254 * counts[:, 0] / (counts[:, 0] + counts[:, 1]))
+            flat[observer * (N_OBS_CHANNELS * plane) + 3 * plane + seen[k] - 1] = code.astype(np.uint8)
+        return obs.reshape(B, N, N_OBS_CHANNELS, w, w)
