@@ -4,14 +4,21 @@
     python benchmarks/bench_env.py --memory-steps 1000000   # also: resident memory over a long run
 
 Random legal actions, no rendering, one process (pin it to one core with ``taskset -c 0``).
-Prints environment steps per second (a step moves every agent once), the median of ``--repeats``
-timed windows, and the ratios mazesim / peer. Peers come from the ``bench`` extra
-(``pip install -e .[bench]``); a missing peer is reported, not faked.
+Prints environment steps per second (a step moves every agent once, episodes reset when they end,
+new mazes generated), the median of ``--repeats`` timed windows, and the ratios mazesim / peer.
+Windows are timed in process CPU time (``--clock process``, the default), so time spent waiting
+for a busy core does not count; ``--clock wall`` times them by the wall clock. Peers come from the
+``bench`` extra (``pip install -e .[bench]``); a missing peer is reported, not faked.
+
+The memory check (``--memory-steps N``) runs ``--memory-warmup`` steps first (caches fill), then
+N more steps, and reports the growth of resident memory (VmRSS) over those N steps and its largest
+value in between: it counts bytes, not time, so a busy machine does not change it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -20,17 +27,19 @@ import time
 
 import numpy as np
 
+CLOCKS = {"process": time.process_time, "wall": time.perf_counter}
 
-def time_windows(step_fn, seconds: float, repeats: int) -> float:
-    """Median steps/s over ``repeats`` windows of about ``seconds`` each."""
+
+def time_windows(step_fn, seconds: float, repeats: int, clock=time.perf_counter) -> float:
+    """Median steps/s over ``repeats`` windows of about ``seconds`` each, timed by ``clock``."""
     rates = []
     for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
+        n, t0 = 0, clock()
         while True:
             for _ in range(100):
                 step_fn()
             n += 100
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             if dt >= seconds:
                 break
         rates.append(n / dt)
@@ -43,6 +52,7 @@ def mazesim_stepper(scenario: str, seed: int = 0):
     env = mazesim.parallel_env(scenario=scenario)
     rng = np.random.default_rng(seed)
     state = {"obs": env.reset(seed=seed)[0]}
+    legal_of: dict[bytes, list[int]] = {}  # action mask -> its legal actions (a few dozen masks exist)
 
     def step():
         obs = state["obs"]
@@ -50,8 +60,12 @@ def mazesim_stepper(scenario: str, seed: int = 0):
             obs, _ = env.reset()
         actions = {}
         for a in env.agents:
-            legal = np.flatnonzero(obs[a]["action_mask"])
-            actions[a] = int(legal[int(rng.random() * len(legal))])
+            mask = obs[a]["action_mask"]
+            key = mask.tobytes()
+            legal = legal_of.get(key)
+            if legal is None:
+                legal = legal_of[key] = np.flatnonzero(mask).tolist()
+            actions[a] = legal[int(rng.random() * len(legal))]
         state["obs"] = env.step(actions)[0]
 
     return step, env
@@ -97,35 +111,59 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def memory_growth(step_fn, steps: int, warmup: int) -> dict:
+    """Resident memory over ``steps`` calls of ``step_fn`` after ``warmup`` calls: growth and peak (MB)."""
+    for _ in range(warmup):
+        step_fn()
+    gc.collect()
+    before = peak = rss_mb()
+    every = max(steps // 100, 1)
+    for k in range(1, steps + 1):
+        step_fn()
+        if k % every == 0:
+            peak = max(peak, rss_mb())
+    gc.collect()
+    after = rss_mb()
+    return {
+        "memory_steps": steps,
+        "memory_warmup_steps": warmup,
+        "rss_start_mb": before,
+        "rss_end_mb": after,
+        "rss_peak_mb": max(peak, after),
+        "rss_growth_mb": after - before,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", default="three_floor")
     p.add_argument("--seconds", type=float, default=2.0, help="length of one timed window")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--memory-steps", type=int, default=0, help="steps of the memory-growth check (0: skip)")
+    p.add_argument("--memory-warmup", type=int, default=20_000, help="steps before the memory baseline")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="process", help="how windows are timed")
+    p.add_argument("--no-peers", action="store_true", help="time mazesim only")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--quick", action="store_true", help="short windows (smoke run)")
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.repeats = 0.3, 1
+    clock = CLOCKS[args.clock]
     step, env = mazesim_stepper(args.scenario)
-    results: dict = {"scenario": args.scenario, "agents": len(env.possible_agents)}
-    results["mazesim_steps_per_s"] = time_windows(step, args.seconds, args.repeats)
+    results: dict = {"scenario": args.scenario, "agents": len(env.possible_agents), "clock": args.clock}
+    results["mazesim_steps_per_s"] = time_windows(step, args.seconds, args.repeats, clock)
+    results["mazesim_us_per_step"] = 1e6 / results["mazesim_steps_per_s"]
     peers = {"minigrid_doorkey_8x8": minigrid_stepper, "mpe2_simple_spread_v3": simple_spread_stepper}
-    for name, make in peers.items():
+    for name, make in {} if args.no_peers else peers.items():
         try:
             peer = make()
         except ImportError as exc:
             results[name] = f"not installed ({exc.name}); pip install -e .[bench]"
             continue
-        results[f"{name}_steps_per_s"] = time_windows(peer, args.seconds, args.repeats)
+        results[f"{name}_steps_per_s"] = time_windows(peer, args.seconds, args.repeats, clock)
         results[f"ratio_vs_{name}"] = results["mazesim_steps_per_s"] / results[f"{name}_steps_per_s"]
     if args.memory_steps:
-        before = rss_mb()
-        for _ in range(args.memory_steps):
-            step()
-        results["rss_growth_mb"] = rss_mb() - before
-        results["memory_steps"] = args.memory_steps
+        results.update(memory_growth(step, args.memory_steps, args.memory_warmup))
     print(f"{'benchmark':<36}{'value':>14}")
     for k, v in results.items():
         shown = f"{v:,.2f}" if isinstance(v, float) else str(v)

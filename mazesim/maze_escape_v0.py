@@ -68,6 +68,10 @@ bindings and the solver's report; treat it as read-only).
 
 **Presets.** ``mazesim.list_scenarios()``; see ``scenarios/*.toml`` and the README.
 
+**World state.** ``env.world`` is the current :class:`mazesim.world.State`. Consecutive states
+share the arrays a step leaves unchanged (the environment never writes into a state once made), so
+treat it as read-only: ``env.world.copy()`` gives one to experiment with.
+
 **Seeding.** ``reset(seed=s)`` seeds the one generator every random choice draws from (maze,
 solver noise). Without ``options["maze_seed"]`` the maze seed is drawn from the scenario's
 training seeds; pass ``options={"maze_seed": k}`` to play a given (e.g. held-out) maze.
@@ -76,6 +80,7 @@ training seeds; pass ``options={"maze_seed": k}`` to play a given (e.g. held-out
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -85,14 +90,72 @@ from pettingzoo.utils import parallel_to_aec, wrappers
 
 from mazesim.observation import N_OBS_CHANNELS, Encoder, encode_state
 from mazesim.promise_bridge import step_promises
-from mazesim.resolver import resolve
-from mazesim.world import N_ACTIONS, Action, State, apply_joint_action, frame
+from mazesim.resolver import Status, resolve
+from mazesim.world import BOOSTS, N_ACTIONS, Action, Frame, State, apply_joint_action, frame
 from promises import PromiseLog
 
 ACTION_MODES = ("discrete", "superposition")
+_STAY, _INTERACT = int(Action.STAY), int(Action.INTERACT)
+_BOOSTS = frozenset(int(b) for b in BOOSTS)
+_EXECUTED = Status.EXECUTED
 
 
-@functools.lru_cache(maxsize=64)
+def _advance(
+    before: State, fr: Frame, joint: list[int], status: tuple[Status, ...], coords: np.ndarray
+) -> tuple[State, list[int]] | None:
+    """The state after ``joint`` and the agents that left, for the common step in which the
+    resolver executed every live agent's own request and nobody boosts; None for any other step.
+
+    Such a joint action passed the resolver's consistency check (every action legal, no two
+    agents into one cell, no entering an occupied cell, no swap, no climb without a boost), so
+    :func:`mazesim.world.apply_joint_action` would execute every action as it is: moves, stairs and
+    lowered ropes go to their destination, ``interact`` pulls a lever or lowers a rope. This does
+    exactly that with plain lists; ``tests/mazesim/test_env_fast_paths.py`` checks it against the
+    rules. ``coords``: ``(cells, 3)`` int64, the coordinates of each cell id. The new state shares
+    the arrays of ``before`` that the step leaves as they are (``step_promises`` replaces the trust
+    ledger when the step brings evidence); nothing writes into a state's arrays after it is made.
+    """
+    rules, active = fr.rules, fr.active
+    opts = rules.opts
+    cells = list(fr.cell)
+    pulled: list[int] = []
+    lowered: list[int] = []
+    for i, a in enumerate(joint):
+        if a == _STAY or not active[i]:
+            continue
+        if status[i] is not _EXECUTED or a in _BOOSTS:
+            return None
+        here = cells[i]
+        if a == _INTERACT:
+            g = rules.lever[here]
+            if g >= 0:
+                pulled.append(here)
+            else:  # a ledge whose rope is still up (the only other legal interact)
+                lowered.append(rules.ledge[here])
+        else:
+            cells[i] = opts[here][a][0]  # legal: the resolver checked it
+    gates = before.gates_open
+    if pulled:
+        for g, levers in enumerate(rules.lever_cells):
+            if not fr.gates[g] and all(c in pulled for c in levers):
+                if gates is before.gates_open:
+                    gates = gates.copy()
+                gates[g] = True
+    ropes = before.ropes_down
+    if lowered:
+        ropes = ropes.copy()
+        ropes[lowered] = True
+    exit_ = rules.exit
+    exited = [i for i, c in enumerate(cells) if active[i] and exit_[c]]
+    now = before.active
+    if exited:
+        now = now.copy()
+        now[exited] = False
+    after = State(coords.take(cells, axis=0), now, gates, ropes, before.trust, before.step + 1)
+    return after, exited
+
+
+@functools.lru_cache(maxsize=8)
 def _exit_distances(layout) -> list[int]:
     """Steps from every cell id to the nearest exit with every door, gate and rope passable
     (the potential of reward shaping; unreachable cells get the largest distance found + 1)."""
@@ -115,9 +178,12 @@ def _exit_distances(layout) -> list[int]:
     return [d if d >= 0 else far for d in dist]
 
 
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=16)
 def _generate(scenario, maze_seed: int):
-    """Mazes are a pure function of (scenario, seed): generate each once per process."""
+    """Mazes are a pure function of (scenario, seed): the last few are kept, so that resetting to
+    the same mazes (a group of rollouts, a small evaluation set) skips generation. Only a few: each
+    maze keeps its compiled rules (:func:`mazesim.world.rules_of`, about 1 MB for 3 x 21 x 21)
+    alive, and long runs over thousands of training seeds must not grow."""
     from mazesim.generator import generate
 
     return generate(scenario, maze_seed)
@@ -220,11 +286,12 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self.maze_seed = int(maze_seed)
         self.world = State.initial(self.maze.layout, self.maze.starts)
         self._frame = frame(self.maze.layout, self.world)
+        self._coords = np.array(self._frame.rules.coords, dtype=np.int64).reshape(-1, 3)
         self._encoder = Encoder(self.maze.layout, self.scenario.view_radius, self.max_cycles)
         self.agents = list(self.possible_agents)
         self.promise_log.clear()
         observations = self._observations(self.agents)
-        infos = {a: self._base_info(a, int(Action.STAY), None, None) for a in self.agents}
+        infos = {a: self._start_info(a) for a in self.agents}
         return observations, infos
 
     def step(self, actions: dict[str, Any]):
@@ -237,25 +304,58 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         report = resolve(
             layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
         )
-        after, events = apply_joint_action(layout, before, report.joint, following=following, frame_=fr)
+        joint = report.joint.tolist()
+        moved = _advance(before, fr, joint, report.status, self._coords)
+        if moved is None:
+            after, events = apply_joint_action(layout, before, joint, following=following, frame_=fr)
+            executed, exited = events.executed.tolist(), events.exited
+        else:
+            after, exited = moved
+            executed = joint
         per_agent, step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
-        live = list(self.agents)
-        rewards = self._rewards(before, after, events, live)
+        live = self.agents
         self.world = after
-        self._frame = frame(layout, after)
-        terminations = {a: not bool(after.active[self._index[a]]) for a in live}
+        self._frame = new = Frame(fr.rules, after)
+        rewards = self._rewards(before, after, exited, live)
+        index, active = self._index, new.active
         truncated = after.step >= self.max_cycles
-        truncations = {a: truncated and not terminations[a] for a in live}
-        observations = self._observations(live)
-        infos = {}
+        terminations, truncations, infos = {}, {}, {}
+        coords, cell, seed = fr.rules.coords, new.cell, self.maze_seed
         for a in live:
-            i = self._index[a]
-            infos[a] = self._base_info(a, int(events.executed[i]), per_agent.get(i), step_info)
-        self.agents = [a for a in live if not (terminations[a] or truncations[a])]
+            i = index[a]
+            terminations[a] = gone = not active[i]
+            truncations[a] = truncated and not gone
+            # per_agent[i] is a cached template: copied in here
+            infos[a] = {
+                "position": coords[cell[i]],
+                "action": executed[i],
+                "maze_seed": seed,
+                **per_agent[i],
+                "step": step_info,
+            }
+        observations = self._observations(live)
+        self.agents = [] if truncated else [a for a in live if active[index[a]]]
         return observations, rewards, terminations, truncations, infos
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _validate(self, actions: dict[str, Any]) -> dict[int, Any]:
+    def _validate(self, actions: dict[str, Any]) -> list[Any]:
+        """The waves of all agents, in index order (stay for agents that have left), or ValueError."""
+        waves: list[Any] = [_STAY] * len(self.possible_agents)
+        if self.action_mode == "discrete" and type(actions) is dict and len(actions) == len(self.agents):
+            # the common case: a plain int for every live agent and nothing else
+            index = self._index
+            for a in self.agents:
+                act = actions.get(a)
+                if type(act) is not int or not 0 <= act < N_ACTIONS:
+                    break
+                waves[index[a]] = act
+            else:
+                return waves
+        for i, wave in self._validate_all(actions).items():
+            waves[i] = wave
+        return waves
+
+    def _validate_all(self, actions: dict[str, Any]) -> dict[int, Any]:
         if not isinstance(actions, dict):
             raise ValueError(f"step() takes a dict {{agent: action}}, got {type(actions).__name__}")
         for a in actions:
@@ -296,30 +396,31 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         return waves
 
     def _observations(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
-        state, fr = self.world, self._frame
+        fr = self._frame
         index = [self._index[a] for a in agents]
-        obs = self._encoder.observe_all(state, index, fr)
-        return {
-            a: {"observation": obs[k], "action_mask": fr.mask(i)}
-            for k, (a, i) in enumerate(zip(agents, index, strict=True))
-        }
+        obs, masks = self._encoder.observe_and_mask(self.world, index, fr)
+        # iterating an array yields its rows as views, cheaper than indexing them one by one
+        return {a: {"observation": o, "action_mask": m} for a, o, m in zip(agents, obs, masks, strict=True)}
 
-    def _rewards(self, before: State, after: State, events, live: list[str]) -> dict[str, float]:
+    def _rewards(
+        self, before: State, after: State, exited: Sequence[int], live: list[str]
+    ) -> dict[str, float]:
         r = self.scenario.rewards
-        exited = set(events.exited)
-        inside = [i for i in range(after.n_agents) if after.active[i]]
-        team = r.exit * len(exited) - r.step_cost * len(inside)
+        active = self._frame.active  # the frame of ``after``
+        inside = sum(active)
+        team = r.exit * len(exited) - r.step_cost * inside
         if exited and not inside:
             team += r.escape
         shaping = self._shaping(before, after) if r.shaping else None
         if r.team:
             if shaping is not None:
                 team += float(shaping.sum())
-            return {a: float(team) for a in live}
+            team = float(team)
+            return dict.fromkeys(live, team)
         out = {}
         for a in live:
             i = self._index[a]
-            out[a] = float((r.exit if i in exited else 0.0) - (r.step_cost if after.active[i] else 0.0))
+            out[a] = float((r.exit if i in exited else 0.0) - (r.step_cost if active[i] else 0.0))
             if exited and not inside:
                 out[a] += r.escape / len(live)
             if shaping is not None:
@@ -344,20 +445,17 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
 
         return scale * (phi(after) - phi(before))
 
-    def _base_info(self, agent: str, executed: int, promise: dict | None, step_info: dict | None) -> dict:
-        i = self._index[agent]
+    def _start_info(self, agent: str) -> dict:
+        """``infos[agent]`` at reset (step infos are built in :meth:`step`)."""
         fr = self._frame  # the frame of self.world: positions as plain tuples
-        info = {
-            "position": fr.rules.coords[fr.cell[i]],
-            "action": executed,
+        return {
+            "position": fr.rules.coords[fr.cell[self._index[agent]]],
+            "action": int(Action.STAY),
             "maze_seed": self.maze_seed,
+            "promise": None,
+            "outcome": "none",
+            "reason": "episode start",
         }
-        if promise is None:
-            info.update(promise=None, outcome="none", reason="episode start")
-        else:
-            info.update(promise)  # copies the cached template
-            info["step"] = step_info
-        return info
 
     # -- PettingZoo extras -------------------------------------------------------------------------
     def state(self) -> np.ndarray:

@@ -35,7 +35,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from mazesim.world import Frame, Layout, State, Tile, rules_of
+from mazesim.world import N_ACTIONS, Action, Frame, Layout, State, Tile, rules_of
 
 OBS_ENCODING_VERSION = 1
 N_OBS_CHANNELS = 9
@@ -109,12 +109,14 @@ def one_hot(obs: np.ndarray) -> np.ndarray:
 
 
 class Encoder:
-    """Builds observations for one maze.
+    """Builds observations (and action masks) for one maze.
 
     It keeps one padded array of cell codes, ``(levels + 2, rows + 2v, cols + 2v)`` uint8 (one
     blocked floor below and above, ``v`` blocked cells around): static codes are drawn once, and
-    mechanism cells are rewritten only when a door, gate or rope changed. All agents' windows are
-    then one gather from it.
+    mechanism cells are rewritten only when a door, gate or rope changed. The terrain window
+    ``(3, 2v+1, 2v+1)`` and the action mask of each cell an agent stands on are kept as bytes until
+    a mechanism changes, so a step's observations are a join of cached bytes (own planes are
+    cached too), the few cells that show other agents, and one array over the result.
     """
 
     def __init__(self, layout: Layout, view_radius: int, max_cycles: int) -> None:
@@ -130,19 +132,25 @@ class Encoder:
             lut[tile] = code
         codes[1:-1, v : v + rows, v : v + cols] = lut[layout.tiles]
         self._codes = codes
-        self._flat = codes.reshape(-1)
         plane, pcols = (rows + 2 * v) * (cols + 2 * v), cols + 2 * v
 
         def at(cell: tuple[int, int, int]) -> int:
             return (cell[0] + 1) * plane + (cell[1] + v) * pcols + cell[2] + v
 
         coords = self.rules.coords
-        # an agent's window starts on the floor below it (padded level l) at padded (r, c)
-        self._window_at = np.array([l * plane + r * pcols + c for l, r, c in coords], dtype=np.intp)
-        dl, i, j = np.meshgrid(np.arange(3), np.arange(w), np.arange(w), indexing="ij")
-        self._window = (dl * plane + i * pcols + j).astype(np.intp)
+        self._level = [l for l, _, _ in coords]
         top = max(levels - 1, 1)
-        self._level_code = [int(round(255 * l / top)) if levels > 1 else 0 for l, _, _ in coords]
+        self._level_codes = [int(round(255 * l / top)) if levels > 1 else 0 for l in range(levels)]
+        self._time_code = [
+            int(round(255 * min(t / self.max_cycles, 1.0))) for t in range(self.max_cycles + 1)
+        ]
+        self._plane_bytes = w * w
+        #: channels 3-5 with nobody in view, then 6-8, per (level, time code, inside code)
+        self._own: dict[tuple[int, int, int], bytes] = {}
+        #: cell id -> terrain window bytes, and -> action mask bytes of an active agent there, under
+        #: the current mechanism states
+        self._windows: dict[int, bytes] = {}
+        self._masks: dict[int, bytes] = {}
         # mechanism cells: (flat index, owner, code when shut/up, code when open/down)
         self._mech = [
             [
@@ -170,44 +178,132 @@ class Encoder:
     def terrain(self, state: State, fr: Frame | None = None) -> np.ndarray:
         """Padded cell codes of ``state`` (a shared array: read it, do not keep or modify it)."""
         fr = fr if fr is not None else Frame(self.rules, state)
-        key = (tuple(fr.doors), tuple(fr.gates), tuple(fr.ropes))
+        key = (fr.doors, fr.gates, fr.ropes)
         if key != self._mech_key:
-            flat = self._flat
+            flat = self._codes.reshape(-1)  # a view: the array is contiguous
             for states, cells in zip(key, self._mech, strict=True):
                 for k, g, shut, opened in cells:
                     flat[k] = opened if states[g] else shut
-            self._mech_key = key
+            self._mech_key = (list(fr.doors), list(fr.gates), list(fr.ropes))
+            self._windows.clear()
+            self._masks.clear()
         return self._codes
 
+    def _window(self, c: int) -> bytes:
+        # an agent's window starts on the floor below it: padded level l, padded (r, c)
+        l, r, col = self.rules.coords[c]
+        w = self.w
+        found = self._windows[c] = self._codes[l : l + 3, r : r + w, col : col + w].tobytes()
+        return found
+
+    def _own_planes(self, level: int, time_code: int, inside: int) -> bytes:
+        n = self._plane_bytes
+        found = bytes(3 * n) + b"".join(
+            bytes((x,)) * n for x in (self._level_codes[level], time_code, inside)
+        )
+        self._own[(level, time_code, inside)] = found
+        return found
+
     def observe_all(self, state: State, agents: list[int], fr: Frame | None = None) -> np.ndarray:
-        """Observations ``(len(agents), N_OBS_CHANNELS, 2v+1, 2v+1)`` uint8 (a fresh array)."""
+        """Observations ``(len(agents), N_OBS_CHANNELS, 2v+1, 2v+1)`` uint8 (a fresh array).
+
+        ``agents``: the observers' indices, in the order of the result; ``fr``: the
+        :class:`~mazesim.world.Frame` of ``state``, if the caller has it.
+
+        >>> from mazesim.world import Layout
+        >>> layout = Layout(np.zeros((1, 3, 3), np.uint8), np.full((1, 3, 3), -1, np.int16))
+        >>> enc = Encoder(layout, view_radius=1, max_cycles=10)
+        >>> obs = enc.observe_all(State.initial(layout, np.array([[0, 0, 0], [0, 1, 1]])), [1, 0])
+        >>> obs.shape, obs[0, 4, 0, 0]  # agent 1 sees agent 0 up and left, at the prior trust 0.5
+        ((2, 9, 3, 3), np.uint8(128))
+        """
+        return self.observe_and_mask(state, agents, fr)[0]
+
+    def observe_and_mask(
+        self, state: State, agents: list[int], fr: Frame | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`observe_all` and the agents' action masks ``(len(agents), N_ACTIONS)`` int8 (the
+        rows of :meth:`mazesim.world.Frame.mask`), both fresh arrays."""
         fr = fr if fr is not None else Frame(self.rules, state)
         self.terrain(state, fr)
-        v, w = self.v, self.w
-        cells = [fr.cell[i] for i in agents]
-        out = np.zeros((len(agents), N_OBS_CHANNELS, w, w), dtype=np.uint8)
-        out[:, 0:3] = self._flat[self._window + self._window_at[cells][:, None, None, None]]
-        if len(fr.occ) > 1:
-            counts = state.trust
-            trust = (1 + np.rint(254 * counts[..., 0] / (counts[..., 0] + counts[..., 1]))).astype(np.uint8)
-            trust = trust.tolist()
-            coords = self.rules.coords
-            for n, i in enumerate(agents):
-                l, r, c = coords[cells[n]]
-                for cell, j in fr.occ.items():
-                    lj, rj, cj = coords[cell]
-                    dr, dc = rj - r + v, cj - c + v
-                    if j != i and -1 <= lj - l <= 1 and 0 <= dr < w and 0 <= dc < w:
-                        out[n, 4 + lj - l, dr, dc] = trust[j][i]
-        for n, c in enumerate(cells):
-            out[n, 6] = self._level_code[c]
-        out[:, 7] = int(round(255 * min(state.step / self.max_cycles, 1.0)))
-        out[:, 8] = int(round(255 * sum(fr.active) / fr.n))
-        return out
+        cell, level, active = fr.cell, self._level, fr.active
+        time_code = self._time_code[min(state.step, self.max_cycles)]
+        inside = int(round(255 * sum(active) / fr.n))
+        own, windows, cell_masks = self._own, self._windows, self._masks
+        parts = []
+        masks = []
+        for i in agents:
+            c = cell[i]
+            window = windows.get(c) or self._window(c)
+            planes = own.get((level[c], time_code, inside)) or self._own_planes(level[c], time_code, inside)
+            parts += (window, planes)
+            if active[i]:
+                mask = cell_masks.get(c)
+                if mask is None:
+                    mask = cell_masks[c] = _mask_bytes(tuple(fr.legal(i)))
+                masks.append(mask)
+            else:
+                masks.append(_STAY_MASK)
+        out = bytearray().join(parts)
+        occ = fr.occ
+        if occ:
+            self._mark_others(out, state, agents, fr)
+        k = len(agents)
+        obs = np.frombuffer(out, dtype=np.uint8).reshape(k, N_OBS_CHANNELS, self.w, self.w)
+        return obs, np.frombuffer(bytearray().join(masks), dtype=np.int8).reshape(k, N_ACTIONS)
+
+    def _mark_others(self, out: bytearray, state: State, agents: list[int], fr: Frame) -> None:
+        """Write other live agents (the observer's trust code) into the observations in ``out``.
+
+        Seeing is symmetric, so each pair of agents is tested once: for an observer ``i`` at row
+        ``n`` of ``out`` and a live agent ``j`` on ``i``'s window, ``j`` goes into ``n``'s channels
+        3-5, and ``i`` into ``j``'s if ``j`` observes too and ``i`` is live.
+        """
+        v, w, coords, cell = self.v, self.w, self.rules.coords, fr.cell
+        size, plane = N_OBS_CHANNELS * w * w, w * w
+        row = {i: n for n, i in enumerate(agents)}
+        who = list(row)
+        who += [j for j in fr.occ.values() if j not in row]
+        live = fr.active
+        trust = None
+        for p, i in enumerate(who):
+            l, r, c = coords[cell[i]]
+            for j in who[p + 1 :]:
+                lj, rj, cj = coords[cell[j]]
+                if not (l - 2 < lj < l + 2 and r - v <= rj <= r + v and c - v <= cj <= c + v):
+                    continue
+                if trust is None:
+                    trust = state.trust.tolist()
+                # 1 + rint(254 t) as numpy computes it: Python's round also rounds half to even
+                n = row.get(i)
+                if n is not None and live[j]:
+                    kept, broken = trust[j][i]
+                    k = n * size + (4 + lj - l) * plane + (rj - r + v) * w + cj - c + v
+                    out[k] = 1 + int(round(254 * kept / (kept + broken)))
+                n = row.get(j)
+                if n is not None and live[i]:
+                    kept, broken = trust[i][j]
+                    k = n * size + (4 + l - lj) * plane + (r - rj + v) * w + c - cj + v
+                    out[k] = 1 + int(round(254 * kept / (kept + broken)))
 
     def observe(self, state: State, agent: int) -> np.ndarray:
         """Egocentric observation ``(N_OBS_CHANNELS, 2v+1, 2v+1)`` uint8 of one agent."""
         return self.observe_all(state, [agent])[0]
+
+
+def _mask_bytes(legal: tuple[int, ...]) -> bytes:
+    found = _MASKS.get(legal)
+    if found is None:
+        mask = bytearray(N_ACTIONS)
+        for a in legal:
+            mask[a] = 1
+        found = _MASKS[legal] = bytes(mask)
+    return found
+
+
+#: action-mask bytes by the tuple of legal actions (a few dozen exist)
+_MASKS: dict[tuple[int, ...], bytes] = {}
+_STAY_MASK = _mask_bytes((int(Action.STAY),))
 
 
 def encode_state(layout: Layout, state: State, encoder: Encoder) -> np.ndarray:

@@ -8,6 +8,10 @@ neither package knows the other.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
+
 import promises
 from mazesim.resolver import Resolution as SolverReport
 from mazesim.resolver import Status
@@ -108,11 +112,32 @@ _EXECUTED = Status.EXECUTED
 _KEPT: dict[tuple[int, int], promises.Assessment] = {}
 
 
+class _Plain(NamedTuple):
+    """What a plain step (every live agent kept a solitary promise) adds up to, for reuse."""
+
+    assessments: tuple[promises.Assessment, ...]
+    per_agent: dict[int, dict]
+    bindings: tuple[tuple[int, int], ...]
+    evidence: np.ndarray | None  # (n, n, 2) increments of the trust counts; None: no evidence
+
+
+#: (requested, status, active) of a plain step -> its cached outcome. A plain step's assessments
+#: depend on nothing else, so a random walk repeats a few hundred keys. Bounded only as a guard.
+_PLAIN: dict[tuple, _Plain] = {}
+_PLAIN_LIMIT = 1 << 12
+#: the entry :func:`_assess` found last, so that :func:`step_promises` need not look it up again
+_LAST: list[_Plain | None] = [None]
+
+
 def _assess(layout: Layout, before: State, report: SolverReport, fr: Frame | None) -> tuple:
     """The step's assessments. Most steps every agent does what it promised, alone: those
     assessments are looked up directly; anything else (a substitution, a boost, a climb) takes
     the general path through :func:`resolutions`, which gives the same result for such steps."""
     active = fr.active if fr is not None else before.active.tolist()
+    plain = _PLAIN.get((report.requested, report.status, tuple(active)))
+    if plain is not None:
+        _LAST[0] = plain
+        return plain.assessments
     out = []
     for i, (live, requested, status) in enumerate(zip(active, report.requested, report.status, strict=True)):
         if not live:
@@ -126,6 +151,26 @@ def _assess(layout: Layout, before: State, report: SolverReport, fr: Frame | Non
     return tuple(out)
 
 
+def _is_plain(report: SolverReport, active: list[bool]) -> bool:
+    """Whether every live agent kept a solitary promise (the fast path of :func:`_assess`)."""
+    return all(
+        status is _EXECUTED and requested not in _BOOSTS and requested != _UP
+        for live, requested, status in zip(active, report.requested, report.status, strict=True)
+        if live
+    )
+
+
+def _agent_infos(assessments: tuple) -> dict[int, dict]:
+    per_agent = {}
+    for a in assessments:
+        template = _AGENT_INFOS.get(a)
+        if template is None:
+            template = _AGENT_INFOS[a] = promises.agent_info(a)
+            template["reason"] = reason(template)
+        per_agent[a.promise.promiser] = template
+    return per_agent
+
+
 def step_promises(
     layout: Layout,
     before: State,
@@ -135,41 +180,73 @@ def step_promises(
     forgetting: float = 0.0,
     fr: Frame | None = None,
 ) -> tuple[dict[int, dict], dict]:
-    """Assess the step, add the evidence to ``after.trust`` in place, and describe the step.
+    """Assess the step, add the evidence to ``after.trust``, and describe the step.
+
+    ``after.trust`` may be ``before.trust`` itself: the ledgers of consecutive states are shared
+    while nothing changes them, and the evidence then goes into a new array set as ``after.trust``
+    (also when the step brings evidence and ``after.trust`` is its own array).
 
     Returns ``(per_agent, step)``. ``per_agent[i]`` is what goes into ``infos[agent_i]``:
     ``promise`` (arrow notation), ``outcome`` (kept / withdrawn / unbound), ``reason`` and, where
-    they apply, ``partner``, ``because_of``, ``constraint`` — a shared, cached dict: copy it, never
-    modify it. ``step`` is JSON-serialisable: the step's bindings as ``[giver, user]`` pairs and
-    the solver's counters.
+    they apply, ``partner``, ``because_of``, ``constraint`` — shared, cached dicts (the outer one
+    too): copy them, never modify them. ``step`` is JSON-serialisable: the step's bindings as
+    ``[giver, user]`` pairs and the solver's counters.
     """
+    active = fr.active if fr is not None else before.active.tolist()
     assessments = _assess(layout, before, report, fr)
+    plain = None if forgetting else _LAST[0]
+    if plain is None or plain.assessments is not assessments:  # not a cached plain step
+        plain = None
+        if not forgetting and _is_plain(report, active):
+            key = (report.requested, report.status, tuple(active))
+            # the evidence of this step on a zero ledger, added below as one array
+            evidence = np.zeros_like(after.trust)
+            add_evidence(evidence, assessments, tuple(active))
+            if len(_PLAIN) >= _PLAIN_LIMIT:
+                _PLAIN.clear()
+            plain = _PLAIN[key] = _Plain(
+                assessments,
+                _agent_infos(assessments),
+                tuple(promises.bindings(assessments)),
+                evidence if evidence.any() else None,
+            )
+    if plain is not None:
+        # Each count gets at most one increment (of 1.0) per step, so adding the increments as one
+        # array gives exactly what add_evidence gives.
+        if plain.evidence is not None:
+            after.trust = np.add(after.trust, plain.evidence)
+        if log is not None:
+            log.record(assessments)
+        return plain.per_agent, {
+            "bindings": [list(b) for b in plain.bindings] if plain.bindings else [],
+            "solver": _solver_report(report),
+        }
+    if after.trust is before.trust:  # shared (see maze_escape_v0._advance): never written into
+        after.trust = before.trust.copy()
     if forgetting:
         promises.update_trust(
             after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
         )
     else:  # the env owns a valid ledger: skip update_trust's checks on the hot path
-        add_evidence(after.trust, assessments, tuple(fr.active if fr is not None else before.active.tolist()))
+        add_evidence(after.trust, assessments, tuple(active))
     if log is not None:
         log.record(assessments)
-    per_agent = {}
-    for a in assessments:
-        template = _AGENT_INFOS.get(a)
-        if template is None:
-            template = _AGENT_INFOS[a] = promises.agent_info(a)
-            template["reason"] = reason(template)
-        per_agent[a.promise.promiser] = template
     step = {
         "bindings": [list(b) for b in promises.bindings(assessments)],
-        "solver": {
-            "choices": report.choices,
-            "removals": report.removals,
-            "backtracks": report.backtracks,
-            "fallbacks": report.fallbacks,
-            "clusters": report.clusters,
-        },
+        "solver": _solver_report(report),
     }
-    return per_agent, step
+    return _agent_infos(assessments), step
+
+
+def _solver_report(report: SolverReport) -> dict:
+    """The resolver's report as the plain dict ``infos`` carries under ``"solver"``."""
+    return {
+        "choices": report.choices,
+        "removals": report.removals,
+        "backtracks": report.backtracks,
+        "fallbacks": report.fallbacks,
+        "clusters": report.clusters,
+    }
 
 
 __all__ = ["reason", "resolutions", "step_promises"]

@@ -1,0 +1,150 @@
+"""The environment's fast paths against the general rules they shortcut, step by step.
+
+``maze_escape_v0._advance`` (a plain step executed without ``apply_joint_action``), the cached
+plain-step bookkeeping of ``promise_bridge.step_promises`` and the byte-assembled observations and
+action masks of ``observation.Encoder`` must give exactly what the general code gives.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from test_observation import reference_observation
+
+import mazesim
+import promises
+from mazesim import maze_escape_v0 as card
+from mazesim import promise_bridge
+from mazesim.world import N_ACTIONS, Action, Frame, apply_joint_action
+
+# mechanism actions more often than moves, so that levers, ropes, stairs and exits happen
+_BIAS = np.ones(N_ACTIONS)
+_BIAS[[Action.UP, Action.DOWN, Action.INTERACT]] = 5.0
+_BIAS[Action.BOOST_NORTH :] = 3.0
+
+
+def _actions(env, obs, rng: np.random.Generator) -> dict[str, int]:
+    out = {}
+    for a in env.agents:
+        w = obs[a]["action_mask"] * _BIAS
+        out[a] = int(rng.choice(N_ACTIONS, p=w / w.sum()))
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["levers", "boost", "mixed"])
+def test_plain_steps_advance_exactly_as_the_step_rules(scenario):
+    env = mazesim.parallel_env(scenario=scenario)
+    obs, _ = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    checked = interacts = 0
+    for _ in range(400):
+        if not env.agents:
+            obs, _ = env.reset()
+        actions = _actions(env, obs, rng)
+        before, fr = env.world, env._frame
+        waves = env._validate(actions)
+        report = card.resolve(env.maze.layout, before, waves, np.random.default_rng(0), frame_=fr)
+        joint = report.joint.tolist()
+        fast = card._advance(before, fr, joint, report.status, env._coords)
+        if fast is not None:
+            want, events = apply_joint_action(env.maze.layout, before, joint, frame_=fr)
+            got, exited = fast
+            assert want.equals(got) and list(events.exited) == exited
+            assert events.executed.tolist() == joint
+            checked += 1
+            interacts += int(Action.INTERACT) in joint
+        obs = env.step(actions)[0]
+    assert checked > 200
+    if scenario == "levers":
+        assert interacts > 5
+
+
+def test_cached_bookkeeping_matches_the_general_assessment():
+    """Trust, infos and the step record of every step equal a fresh assessment of the step."""
+    env = mazesim.parallel_env(scenario="mixed")
+    obs, _ = env.reset(seed=5)
+    rng = np.random.default_rng(5)
+    real = card.step_promises
+    seen = {"plain": 0, "other": 0}
+
+    def checked(layout, before, after, report, log=None, forgetting=0.0, fr=None):
+        trust_before = before.trust.copy()
+        per_agent, step = real(layout, before, after, report, log, forgetting, fr)
+        assessments = promises.assess_step(promise_bridge.resolutions(layout, before, report, fr))
+        want = promises.update_trust(trust_before, assessments, active=before.active)
+        np.testing.assert_array_equal(after.trust, want)
+        np.testing.assert_array_equal(before.trust, trust_before)  # a shared ledger is never written
+        assert log.steps[-1] == assessments
+        for a in assessments:
+            info = promises.agent_info(a)
+            assert {k: v for k, v in per_agent[a.agent].items() if k != "reason"} == info
+        assert step["bindings"] == [list(b) for b in promises.bindings(assessments)]
+        seen["plain" if promise_bridge._is_plain(report, fr.active) else "other"] += 1
+        return per_agent, step
+
+    card.step_promises = checked
+    try:
+        for _ in range(300):
+            if not env.agents:
+                obs, _ = env.reset()
+            obs = env.step(_actions(env, obs, rng))[0]
+    finally:
+        card.step_promises = real
+    assert seen["plain"] > 100 and seen["other"] > 10
+
+
+@pytest.mark.parametrize("scenario", ["tutorial", "levers", "boost"])
+def test_observations_and_masks_match_the_reference_for_every_observer(scenario):
+    """Also the final observation of agents that just left (inactive observers)."""
+    env = mazesim.parallel_env(scenario=scenario)
+    from mazesim.expert import Expert
+
+    obs, _ = env.reset(seed=1)
+    expert = Expert(env.maze)
+    rng = np.random.default_rng(1)
+    v, left = env.scenario.view_radius, 0
+    while env.agents:
+        joint = expert.act(env.world)
+        actions = {a: int(joint[env._index[a]]) for a in env.agents}
+        if rng.random() < 0.3:
+            actions = _actions(env, obs, rng)
+        obs, _, terms, _, _ = env.step(actions)
+        fr = Frame(env._frame.rules, env.world)
+        for a, o in obs.items():
+            i = env._index[a]
+            want = reference_observation(env.maze.layout, env.world, i, v, env.max_cycles)
+            np.testing.assert_array_equal(o["observation"], want, err_msg=f"{a} step {env.world.step}")
+            np.testing.assert_array_equal(o["action_mask"], fr.mask(i))
+            assert o["observation"].flags.writeable and o["action_mask"].dtype == np.int8
+        left += sum(terms.values())
+    assert left == len(env.possible_agents)
+
+
+def test_infos_stay_plain_json_dicts_and_the_env_pickles_mid_episode():
+    env = mazesim.parallel_env(scenario="mixed")
+    obs, _ = env.reset(seed=2)
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        obs, _, _, _, infos = env.step(_actions(env, obs, rng))
+    for info in infos.values():
+        assert type(info) is dict and {"position", "action", "promise", "outcome", "step"} <= set(info)
+        json.dumps(info)
+    clone = pickle.loads(pickle.dumps(env))
+    for _ in range(150):  # long enough for doors to open and shut in the clone too
+        if not env.agents:
+            break
+        actions = _actions(env, obs, rng)
+        obs, r1, *_, i1 = env.step(actions)
+        o2, r2, *_, i2 = clone.step(actions)
+        assert r1 == r2 and i1 == i2
+        for a in obs:
+            np.testing.assert_array_equal(obs[a]["observation"], o2[a]["observation"])
+            np.testing.assert_array_equal(obs[a]["action_mask"], o2[a]["action_mask"])
+
+
+def test_maze_cache_is_bounded():
+    """Each cached maze keeps its compiled rules alive: the cache must stay small."""
+    assert card._generate.cache_info().maxsize <= 32
