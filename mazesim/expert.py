@@ -10,11 +10,13 @@ reachable state, so it can relabel a learner's states for imitation learning. Ea
    the rope, walk to the exit) and assigns roles by the least total walking distance;
 3. moves every worker one step along a shortest path (breadth-first distance fields, cached per
    goal and mechanism state), detours around agents in the way, and has agents that block a
-   worker step aside (pushed further along when they have no room);
+   worker step aside (pushed further along when they have no room; the way out of a doorway is
+   cleared before anyone else moves);
 4. fires the coordinated actions (``interact`` on every lever, ``up`` with the matching boost,
    entering the doorway while the plate is held) only when all partners are in place;
 5. sends agents the plan does not need right now to the exit early, when the abstract search
-   shows the others can still finish without them (the last zones are where everyone crowds).
+   shows the others can still finish without them (the last zones are where everyone crowds) and
+   their way to the exit crosses no task's goal cell.
 
 The joint action is always consistent under the default rule (no two agents aim at one cell,
 nobody enters a cell occupied at the start of the step, every climb has its boost), so a solver
@@ -284,7 +286,9 @@ class Expert:
                 break  # later moves of the plan are written for the merged regions
 
         # Agents the plan does not need now leave early when the others can still finish: that frees
-        # room in the last zones, where everyone gathers.
+        # room in the last zones, where everyone gathers. Not across a task's goal (a plate, say): the
+        # worker bound there would let the walker pass first, step aside, and end up farther from its
+        # goal than the walker, so the two would swap roles every step.
         remaining = [region[i] for i in active]
         exit_regions = {reg[self._zone[e]] for e in self._exits}
         for i in active:
@@ -292,12 +296,14 @@ class Expert:
                 continue
             rest = list(remaining)
             rest.remove(region[i])
-            if self._plan_len((mech, tuple(sorted(rest)))) < _INF:
-                task = self._assign(Move("exit", -1, region[i]), [i], region, pos, mech, reg, occ)
-                if task is not None:
-                    remaining = rest
-                    tasks.append(task)
-                    busy.add(i)
+            if self._plan_len((mech, tuple(sorted(rest)))) >= _INF:
+                continue
+            task = self._assign(Move("exit", -1, region[i]), [i], region, pos, mech, reg, occ)
+            if task is None or self._way(pos[i], self._dist(task.goals[i], mech), moves) & taken_goals:
+                continue
+            remaining = rest
+            tasks.append(task)
+            busy.add(i)
 
         claimed: set[int] = set()
         decided: set[int] = set()
@@ -317,15 +323,24 @@ class Expert:
         for i in active:
             rank.setdefault(i, len(rank))
 
-        blocked: list[tuple[int, int | None, set[int]]] = []
+        def may_exit(j: int) -> bool:
+            rest = tuple(sorted(region[k] for k in active if k != j))
+            return self._plan_len((mech, rest)) < _INF
+
+        step = _Step(pos, occ, moves, actions, may_exit, claimed, decided)
+        # An agent in a doorway clears its way before the workers move: a push along a dead end takes
+        # two steps (the far agent steps aside, then the near one follows into its cell), and a worker
+        # deciding first would walk back into that cell every step.
         for i in in_door:
-            step, cell = self._leave_door(pos[i], door_target[i], reg, occ, claimed)
+            act, cell = self._leave_door(pos[i], door_target[i], reg, occ, claimed)
             decided.add(i)
-            if step is not None:
-                actions[i] = step
+            if act is not None:
+                actions[i] = act
                 claimed.add(cell)
-            elif cell in occ:
-                blocked.append((i, occ[cell], {pos[i], cell}))
+            elif cell in occ and occ[cell] not in decided and occ[cell] not in step.yielding:
+                self._yield(step, occ[cell], {pos[i], cell}, len(active))
+
+        blocked: list[tuple[int, int | None, set[int]]] = []
 
         # Workers step along shortest paths; one whose next cells are all taken waits, and the
         # agents in its way step aside (or it detours when they cannot).
@@ -364,11 +379,6 @@ class Expert:
                 blocker = next((occ[v] for _, v in shortest if v in occ), None)
                 blocked.append((i, blocker, self._way(u, d, moves) | {u}))
 
-        def may_exit(j: int) -> bool:
-            rest = tuple(sorted(region[k] for k in active if k != j))
-            return self._plan_len((mech, rest)) < _INF
-
-        step = _Step(pos, occ, moves, actions, may_exit, claimed, decided)
         for i, j, path in blocked:
             if j is not None and j not in decided and j not in step.yielding:
                 moving_up = j in goal and pos[j] not in goal[j] and rank[j] < rank[i] and j not in parked

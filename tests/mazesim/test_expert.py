@@ -15,7 +15,8 @@ from mazesim.world import Action, State, action_mask, apply_joint_action
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
-    """Same bounds as the generator's property test (levels 1-3, rows/cols in {9, 11, 13, 15, 21}, ...)."""
+    """Same bounds as the generator's property test (levels 1-3, rows/cols in {9, 11, 13, 15, 21}, braid
+    0, 0.3 or 0.6, ...)."""
     levels = draw(st.integers(1, 3))
     rows, cols = draw(st.sampled_from((9, 11, 13, 15, 21))), draw(st.sampled_from((9, 11, 13, 15, 21)))
     agents = draw(st.integers(2, 4))
@@ -25,6 +26,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     boosts = draw(st.integers(0, levels - 1))
     if doors + gates + boosts == 0:
         doors = 1
+    braid = draw(st.sampled_from((0.0, 0.3, 0.6)))
     return Scenario(
         name="prop",
         levels=levels,
@@ -32,6 +34,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         cols=cols,
         agents=agents,
         mechanics=Mechanics(doors, gates, boosts),
+        braid=braid,
     )
 
 
@@ -58,6 +61,36 @@ def test_expert_escapes_every_maze_within_the_budget(sc: Scenario, seed: int) ->
     assert run.positions.shape == (run.steps + 1, sc.agents, 3)
     assert not run.active[-1].any() and run.active[0].all()
     replay_consistent(maze, run)
+
+
+#: (levels, rows, cols, agents, (doors, gates, boosts), braid, seed) of mazes the expert once looped on
+LOOPED_ON = [
+    # An agent in the doorway waits for an idle agent in the dead end behind it, which waits for the
+    # plate holder; the holder steps aside and walks straight back every step.
+    pytest.param(2, 9, 9, 4, (2, 2, 0), 0.3, 2771, id="doorway-behind-plate-holder"),
+    pytest.param(3, 9, 9, 4, (2, 2, 2), 0.3, 655181706, id="doorway-behind-plate-holder-3-floors"),
+    # The exit lies past the plate: holder and early walker swapped roles every step.
+    pytest.param(1, 15, 11, 4, (1, 0, 0), 0.6, 1541574287, id="exit-past-the-plate"),
+]
+
+
+@pytest.mark.parametrize(("levels", "rows", "cols", "agents", "mechanics", "braid", "seed"), LOOPED_ON)
+def test_expert_escapes_mazes_it_once_looped_on(levels, rows, cols, agents, mechanics, braid, seed) -> None:
+    sc = Scenario(
+        name="prop",
+        levels=levels,
+        rows=rows,
+        cols=cols,
+        agents=agents,
+        mechanics=Mechanics(*mechanics),
+        braid=braid,
+    )
+    maze = generate(sc, seed)
+    run = solve(maze)
+    assert run.escaped, f"expert stuck after {run.steps} steps"
+    assert run.steps <= step_budget(sc)
+    replay_consistent(maze, run)
+    assert np.array_equal(solve(maze).actions, run.actions)  # deterministic: same maze, same plan
 
 
 def random_walk(maze: Maze, steps: int, rng: np.random.Generator) -> State:
