@@ -9,7 +9,7 @@ forbids cannot be learnt with masked logits and are dropped (counted in ``Datase
 
 >>> data = collect_expert("tutorial", range(2), seed=0)
 >>> data.obs.shape[1:], data.obs.dtype, data.mask.shape[1], data.action.dtype
-((9, 7, 7), dtype('uint8'), 12, dtype('int64'))
+((9, 17, 17), dtype('uint8'), 12, dtype('int64'))
 >>> bool(data.mask[np.arange(len(data)), data.action].all())
 True
 """

@@ -43,8 +43,8 @@ from agents.rollout import expert_policy
 from mazesim.world import N_ACTIONS
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-#: Where the tutorial ensemble ships once one escapes as often as the expert; until then
-#: ``mazesim.play`` defaults to the expert.
+#: The shipped tutorial team (four members, one per training method), built by
+#: ``agents/pretrained/build.sh``; ``mazesim.play`` plays it by default.
 DEFAULT_ENSEMBLE: Path = PRETRAINED_DIR / "tutorial.pt"
 BUILTINS = ("expert", "random")
 
@@ -144,7 +144,7 @@ def default_policy(device: str = "cpu") -> NeuralPolicy:
     """The shipped tutorial ensemble (:data:`DEFAULT_ENSEMBLE`) as a policy."""
     if not DEFAULT_ENSEMBLE.is_file():
         raise CheckpointError(
-            f"no trained ensemble at {DEFAULT_ENSEMBLE}: none ships yet (imitation does not reach the "
-            "expert on held-out mazes); train members and combine them with agents.make_ensemble"
+            f"no trained ensemble at {DEFAULT_ENSEMBLE}: rebuild it with `sh agents/pretrained/build.sh` "
+            "(trains the four members and combines them with agents.make_ensemble)"
         )
     return load_policy(DEFAULT_ENSEMBLE, device=device)

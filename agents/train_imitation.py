@@ -1,6 +1,6 @@
 """Imitation: classify the expert's actions (supervised fine-tuning, in LLM terms), with optional DAgger.
 
-    python -m agents.train_imitation --scenario tutorial --run-dir runs/imitation --steps 3000 --seed 0
+    python -m agents.train_imitation --scenario tutorial --run-dir runs/imitation --seed 0
 
 1. Collect expert data: the expert planner plays ``--episodes`` training mazes; every live
    agent's (observation, expert action) is a sample (:func:`agents.data.collect_expert`).
@@ -11,7 +11,8 @@
    mistakes).
 
 Here ``--steps`` counts gradient updates (one minibatch each). Every update writes a line to
-``<run-dir>/metrics.jsonl`` (loss, accuracy, entropy; held-out evaluation every
+``<run-dir>/metrics.jsonl`` (loss, accuracy, entropy, wall and CPU seconds since the start of this
+run, data collection included; held-out evaluation every
 ``--eval-every`` updates as ``eval_*``); curves go to ``<run-dir>/curves.png``. The model and
 everything needed to resume go to ``<run-dir>/last.pt`` every ``--checkpoint-every`` updates
 and at the end, the data set to ``<run-dir>/data.npz``. Run again with the same ``--run-dir``,
@@ -52,12 +53,12 @@ CURVES = ["loss", "accuracy", "entropy", "eval_success_rate"]
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m agents.train_imitation", description=__doc__.splitlines()[0])
-    add_common_args(p, steps=3000, lr=1e-3)
-    p.set_defaults(hidden=[128, 128], channels=[16, 16], checkpoint_every=500, eval_every=500)
-    p.add_argument("--batch-size", type=int, default=256)
+    add_common_args(p, steps=800, lr=3e-3)
+    p.set_defaults(checkpoint_every=400, eval_every=400)
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--episodes", type=int, default=200, help="expert episodes (training mazes) for the data")
-    p.add_argument("--dagger-rounds", type=int, default=0)
-    p.add_argument("--dagger-episodes", type=int, default=50, help="learner episodes per DAgger round")
+    p.add_argument("--dagger-rounds", type=int, default=1)
+    p.add_argument("--dagger-episodes", type=int, default=100, help="learner episodes per DAgger round")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "episodes", "dagger_episodes", "eval_every", "checkpoint_every"):
         if getattr(args, name) < 1:
@@ -69,6 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
+    cpu_start = time.process_time()  # the CPU time of this run, data collection and evaluations included
     # ---- the one place that sets global state (before the net is built): threads, RNG seeds ---
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -155,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 entropy=torch.special.entr(torch.softmax(logits, dim=-1)).sum(dim=-1).mean().item(),
                 samples=len(data),
                 seconds=time.perf_counter() - start,
+                cpu_seconds=time.process_time() - cpu_start,
             )
         if step % args.eval_every == 0 or step == args.steps:
             ev = evaluate_net(net, scenario, heldout, device, seed=args.seed)

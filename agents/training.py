@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from agents.checkpoint import CheckpointError, Member, load_checkpoint, save_checkpoint
-from agents.nets import ArchConfig, Classifier
+from agents.nets import ARCH_KINDS, ArchConfig, Classifier
 from agents.runlog import RunLog
 from mazesim.scenario import Scenario, load_scenario
 
@@ -62,9 +62,12 @@ def add_common_args(parser: argparse.ArgumentParser, *, steps: int, lr: float) -
         default=None,
         help="warm start from the first member of this checkpoint (its architecture wins over --arch)",
     )
-    parser.add_argument("--arch", default="mlp", choices=("mlp", "cnn"))
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    parser.add_argument("--channels", type=int, nargs="+", default=[32, 32])
+    parser.add_argument("--arch", default="plan", choices=ARCH_KINDS, help="see agents.nets.ArchConfig")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128])
+    parser.add_argument("--channels", type=int, nargs="+", default=[16, 16])
+    parser.add_argument(
+        "--iterations", type=int, default=0, help="most propagation steps of --arch plan (0: H*W, any path)"
+    )
     parser.add_argument("--lr", type=float, default=lr)
     parser.add_argument("--max-grad-norm", type=float, default=1.0, help="gradient clipping (L2 norm)")
     parser.add_argument("--max-cycles", type=int, default=None, help="override the scenario's episode length")
@@ -109,7 +112,12 @@ def make_net(obs_shape: Sequence[int], n_actions: int, args: argparse.Namespace)
                 f"this scenario needs {tuple(obs_shape)} -> {n_actions}"
             )
         return net.train()
-    arch = ArchConfig(kind=args.arch, hidden=tuple(args.hidden), channels=tuple(args.channels))
+    arch = ArchConfig(
+        kind=args.arch,
+        hidden=tuple(args.hidden),
+        channels=tuple(args.channels),
+        iterations=getattr(args, "iterations", 0),
+    )
     return Classifier(obs_shape, n_actions, arch)
 
 

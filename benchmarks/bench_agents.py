@@ -6,7 +6,9 @@ Prints a table:
 
 * ensemble inference time per env step (µs) for 4 members and 4 agents, per combine rule, with
   mixed architectures (2 MLP, 2 CNN), from compact observations to combined waves plus the
-  disagreement measures (what :class:`agents.ensemble.EnsemblePolicy` does every step);
+  disagreement measures (what :class:`agents.ensemble.EnsemblePolicy` does every step); and the
+  same for the shipped tutorial team (``agents/pretrained/tutorial.pt``: 4 planning members on
+  the tutorial's 17x17 view), soft vote;
 * imitation training throughput (samples/s): minibatch cross-entropy updates on masked logits,
   batch 256, as in ``agents.train_imitation``, for an MLP and a CNN.
 """
@@ -20,9 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
+from agents.checkpoint import load_checkpoint
 from agents.ensemble import COMBINE_RULES, Ensemble
 from agents.nets import ArchConfig, Classifier, masked_logits
-from agents.policy import resolve_device
+from agents.policy import DEFAULT_ENSEMBLE, resolve_device
 from mazesim.observation import N_OBS_CHANNELS, Code
 from mazesim.world import N_ACTIONS
 
@@ -30,11 +33,13 @@ OBS_SHAPE = (N_OBS_CHANNELS, 7, 7)
 BATCH = 256
 
 
-def fake_batch(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def fake_batch(
+    n: int, rng: np.random.Generator, shape: tuple[int, ...] = OBS_SHAPE
+) -> tuple[np.ndarray, np.ndarray]:
     """Valid compact observations (cell codes, agents, planes) and masks with ``stay`` allowed."""
-    obs = np.zeros((n, *OBS_SHAPE), np.uint8)
-    obs[:, 0:3] = rng.integers(len(Code), size=(n, 3, *OBS_SHAPE[1:]))
-    obs[:, 3:6] = rng.integers(256, size=(n, 3, *OBS_SHAPE[1:])) * (rng.random((n, 3, *OBS_SHAPE[1:])) < 0.05)
+    obs = np.zeros((n, *shape), np.uint8)
+    obs[:, 0:3] = rng.integers(len(Code), size=(n, 3, *shape[1:]))
+    obs[:, 3:6] = rng.integers(256, size=(n, 3, *shape[1:])) * (rng.random((n, 3, *shape[1:])) < 0.05)
     obs[:, 6:9] = rng.integers(256, size=(n, 3, 1, 1))
     mask = rng.random((n, N_ACTIONS)) < 0.5
     mask[:, 0] = True
@@ -47,20 +52,31 @@ def members(device: torch.device) -> list[Classifier]:
     return [Classifier(OBS_SHAPE, N_ACTIONS, a).to(device) for a in archs]
 
 
+def _time_step(ens: Ensemble, obs: np.ndarray, mask: np.ndarray, steps: int) -> float:
+    """µs per ``ens.step`` (after 10 untimed steps)."""
+    for _ in range(10):
+        ens.step(obs, mask)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        ens.step(obs, mask)
+    return (time.perf_counter() - t0) / steps * 1e6
+
+
 def bench_inference(device: torch.device, steps: int, rng: np.random.Generator) -> list[tuple[str, float]]:
     obs, mask = fake_batch(4, rng)
-    rows = []
     nets = members(device)
-    for rule in COMBINE_RULES:
-        ens = Ensemble(nets, combine=rule, device=device)
-        for _ in range(10):
-            ens.step(obs, mask)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            ens.step(obs, mask)
-        rows.append(
-            (f"ensemble step, 4 members x 4 agents, {rule}", (time.perf_counter() - t0) / steps * 1e6)
+    rows = [
+        (
+            f"ensemble step, 4 members x 4 agents, {rule}",
+            _time_step(Ensemble(nets, rule, device), obs, mask, steps),
         )
+        for rule in COMBINE_RULES
+    ]
+    if DEFAULT_ENSEMBLE.is_file():
+        shipped = [m.net.to(device) for m in load_checkpoint(DEFAULT_ENSEMBLE).members]
+        obs, mask = fake_batch(4, rng, tuple(shipped[0].obs_shape))
+        us = _time_step(Ensemble(shipped, "soft", device), obs, mask, steps)
+        rows.append((f"shipped tutorial team, {len(shipped)} plan members x 4 agents, soft", us))
     return rows
 
 

@@ -1,7 +1,7 @@
 """Watch, record or join a team escaping a maze: ``python -m mazesim.play --render``.
 
-Runs a scenario (default ``tutorial``) with a policy (default: the expert planner, until a
-trained ensemble ships) and shows it in a window (``--render``), records it (``--record``),
+Runs a scenario (default ``tutorial``) with a policy (default: the trained team shipped for the
+scenario, see ``--policy``) and shows it in a window (``--render``), records it (``--record``),
 prints it as text (``--view text --render``) or just reports the outcome of each episode.
 
 Options::
@@ -9,7 +9,9 @@ Options::
     --scenario NAME_OR_PATH   a preset (see --list) or a scenario .toml file (default: tutorial)
     --seed N                  episode seed; episode k uses N + k (default: 0)
     --maze-seed N             play this maze seed (e.g. a held-out one)
-    --policy P                expert | random | PATH to a trained checkpoint (default: expert)
+    --policy P                team | expert | random | PATH to a trained checkpoint (default: team,
+                              the ensemble shipped in agents/pretrained/<scenario>.pt; for a
+                              scenario without one, the expert plays and a note says so)
     --episodes N              how many episodes (default: 1)
     --view V                  2d (pygame, default) | 3d (pyglet, EGL) | text
     --render                  show a window (or print the text view)
@@ -52,7 +54,7 @@ import numpy as np
 
 from mazesim.world import Action
 
-POLICIES = ("expert", "random")
+POLICIES = ("team", "expert", "random")
 VIEWS = ("2d", "3d", "text")
 RECORD_FORMATS = (".gif", ".mp4", ".png")
 MP4_EXTRA = "pip install imageio imageio-ffmpeg"
@@ -83,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode seed; episode k uses seed+k (default: 0)")
     p.add_argument("--maze-seed", type=int, default=None, help="play this maze seed instead of drawing one")
     p.add_argument(
-        "--policy", default="expert", help="expert, random, or PATH to a trained checkpoint (default: expert)"
+        "--policy",
+        default="team",
+        help="team (the ensemble shipped for the scenario), expert, random, or PATH to a checkpoint",
     )
     p.add_argument("--episodes", type=int, default=1, help="number of episodes (default: 1)")
     p.add_argument("--view", default="2d", help="2d (pygame), 3d (pyglet through EGL) or text (default: 2d)")
@@ -132,11 +136,16 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--record draws frames; use --view 2d or 3d with it")
     if args.render and args.view != "text":
         check_display()
-    policy = make_policy(args.policy, np.random.default_rng(args.seed))
     try:
-        env = mazesim.parallel_env(
-            scenario=args.scenario, action_mode=getattr(policy, "action_mode", "discrete")
-        )
+        scenario = mazesim.load_scenario(args.scenario)
+    except (ScenarioError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    policy = make_policy(
+        team_checkpoint(args.scenario) if args.policy == "team" else args.policy,
+        np.random.default_rng(args.seed),
+    )
+    try:
+        env = mazesim.parallel_env(scenario=scenario, action_mode=getattr(policy, "action_mode", "discrete"))
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     frames: list[np.ndarray] = []
@@ -240,6 +249,23 @@ def check_display() -> None:
     raise UsageError(
         "--render needs a display (DISPLAY or WAYLAND_DISPLAY is unset); record instead: --record out.gif"
     )
+
+
+def team_checkpoint(scenario: str) -> str:
+    """The ensemble shipped for the preset ``scenario`` (``agents/pretrained/<name>.pt``) as a
+    ``--policy`` value, or ``"expert"`` (with a note on stderr) where none ships, where
+    ``scenario`` is a file of the user's (its maze may differ from the preset's) or where the
+    agents package is not installed."""
+    import mazesim
+
+    name = scenario if scenario in mazesim.list_scenarios() else None
+    spec = importlib.util.find_spec("agents")
+    if name is not None and spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "pretrained" / f"{name}.pt"
+        if path.is_file():
+            return str(path)
+    print(f"mazesim.play: no trained team ships for {scenario!r}; the expert planner plays", file=sys.stderr)
+    return "expert"
 
 
 def make_policy(name: str, rng: np.random.Generator) -> Policy:

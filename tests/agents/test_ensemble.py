@@ -19,6 +19,9 @@ from agents.rollout import run_episode, stack_observations
 from mazesim.observation import N_OBS_CHANNELS
 from mazesim.world import N_ACTIONS
 
+#: the tutorial preset's observation shape (its view covers the whole floor)
+TUTORIAL_OBS = mazesim.parallel_env("tutorial").observation_space("agent_0")["observation"].shape
+
 # K=2 members, N=2 agents, A=4 actions; the last action is masked for agent 0, the last two for agent 1
 P = np.array(
     [
@@ -118,9 +121,7 @@ def _nets(seeds, kinds=("mlp",)):
     out = []
     for s, kind in zip(seeds, kinds * len(seeds), strict=False):
         torch.manual_seed(s)
-        out.append(
-            Classifier((N_OBS_CHANNELS, 7, 7), N_ACTIONS, ArchConfig(kind=kind, hidden=(32,), channels=(4,)))
-        )
+        out.append(Classifier(TUTORIAL_OBS, N_ACTIONS, ArchConfig(kind=kind, hidden=(32,), channels=(4,))))
     return out
 
 

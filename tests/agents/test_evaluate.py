@@ -17,8 +17,10 @@ from agents.nets import ArchConfig, Classifier
 from agents.policy import ExpertPolicy, load_policy
 from agents.rollout import Trajectory, run_episode
 from mazesim.expert import solve
-from mazesim.observation import N_OBS_CHANNELS
 from mazesim.world import Action
+
+#: the tutorial preset's observation shape (its view covers the whole floor)
+TUTORIAL_OBS = mazesim.parallel_env("tutorial").observation_space("agent_0")["observation"].shape
 
 SEEDS = [100000, 100001, 100002]
 
@@ -57,9 +59,7 @@ def test_neural_ensemble_reports_entropy_and_disagreement():
     nets = []
     for s, kind in enumerate(("mlp", "cnn")):
         torch.manual_seed(s)
-        nets.append(
-            Classifier((N_OBS_CHANNELS, 7, 7), 12, ArchConfig(kind=kind, hidden=(16,), channels=(4,)))
-        )
+        nets.append(Classifier(TUTORIAL_OBS, 12, ArchConfig(kind=kind, hidden=(16,), channels=(4,))))
     policy = Ensemble(nets).policy()
     result = evaluate(policy, "tutorial", SEEDS[:1], seed=0)
     assert result["action_mode"] == "superposition"
@@ -105,7 +105,7 @@ def test_split_seeds():
 
 def test_command_line_prints_a_table_and_writes_json(tmp_path, capsys):
     torch.manual_seed(0)
-    net = Classifier((N_OBS_CHANNELS, 7, 7), 12, ArchConfig(hidden=(16,)))
+    net = Classifier(TUTORIAL_OBS, 12, ArchConfig(hidden=(16,)))
     save_checkpoint(tmp_path / "m.pt", [Member("imitation", net, 0)], {"scenario": "tutorial"})
     out = tmp_path / "r.json"
     argv = ["--policy", str(tmp_path / "m.pt"), "--episodes", "1", "--json", str(out), "--no-progress"]

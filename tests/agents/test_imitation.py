@@ -22,7 +22,20 @@ from agents.train_imitation import main
 from mazesim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--episodes", "4", "--eval-episodes", "2", "--batch-size", "64", "--hidden", "32", "--device", "cpu"]
+FAST = [
+    "--episodes",
+    "4",
+    "--dagger-rounds",
+    "0",
+    "--eval-episodes",
+    "2",
+    "--batch-size",
+    "64",
+    "--hidden",
+    "32",
+    "--device",
+    "cpu",
+]
 
 
 def _steps(run_dir: Path) -> list[int]:
@@ -32,7 +45,7 @@ def _steps(run_dir: Path) -> list[int]:
 def test_expert_data_pairs_live_agents_with_legal_expert_actions(tmp_path):
     data = collect_expert("tutorial", [0, 1, 2], seed=0)
     assert len(data) > 0 and data.episodes == 3
-    assert data.obs.shape == (len(data), 9, 7, 7) and data.obs.dtype == np.uint8
+    assert data.obs.shape == (len(data), 9, 17, 17) and data.obs.dtype == np.uint8
     assert data.mask[np.arange(len(data)), data.action].all()
     assert set(np.unique(data.maze_seed)) <= {0, 1, 2}
     data.save(tmp_path / "d.npz", dagger_rounds=3)
@@ -86,7 +99,7 @@ def test_smoke_train_checkpoint_evaluate_and_resume(tmp_path):
 def test_dagger_rounds_grow_the_data_once(tmp_path):
     run = tmp_path / "dagger"
     argv = ["--run-dir", str(run), "--steps", "40", "--eval-every", "40", "--dagger-rounds", "1"]
-    main([*argv, "--dagger-episodes", "2", *FAST])
+    main([*FAST, *argv, "--dagger-episodes", "2"])  # after FAST: its --dagger-rounds 0 must not win
     data, extra = Dataset.load(run / "data.npz")
     assert extra["dagger_rounds"] == 1 and data.episodes == 4 + 2
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

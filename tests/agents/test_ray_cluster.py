@@ -31,7 +31,8 @@ pytest.importorskip("ray", reason="Ray is the optional extra mazesim[ray]")
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
-TINY = "steps = 3, episodes = 2, eval_episodes = 2, eval_every = 3, hidden = [16], batch_size = 16"
+TINY = "steps = 3, episodes = 2, dagger_rounds = 0, eval_episodes = 2, eval_every = 3, "
+TINY += "hidden = [16], batch_size = 16"
 
 
 def free_port() -> int:

@@ -43,7 +43,7 @@ def _steps(stdout: str) -> int:
 
 def test_records_expert_escape_of_tutorial(tmp_path):
     out = tmp_path / "escape.gif"
-    r = _run("--scenario", "tutorial", "--size", "240x200", "--record", str(out))
+    r = _run("--scenario", "tutorial", "--policy", "expert", "--size", "240x200", "--record", str(out))
     assert r.returncode == 0, r.stderr
     assert "team escaped" in r.stdout, r.stdout
     assert _frames(out) == _steps(r.stdout) + 1
@@ -151,7 +151,7 @@ def test_a_trained_checkpoint_plays_through_the_solver(tmp_path):
     from agents.nets import ArchConfig, Classifier
 
     ckpt = tmp_path / "tiny.pt"
-    save_checkpoint(ckpt, [Member("imitation", Classifier((9, 7, 7), 12, ArchConfig(hidden=(8,))))])
+    save_checkpoint(ckpt, [Member("imitation", Classifier((9, 17, 17), 12, ArchConfig(hidden=(8,))))])
     policy = play.make_policy(str(ckpt), __import__("numpy").random.default_rng(0))
     assert policy.action_mode == "superposition"
     out = tmp_path / "neural.gif"
@@ -193,3 +193,17 @@ def test_window_keys_pause_switch_and_let_a_person_control_an_agent(monkeypatch)
         assert press(pg.K_q) == "quit"
     finally:
         window.close()
+
+
+def test_the_default_policy_is_the_shipped_team_and_it_escapes_the_tutorial():
+    """`play` with no --policy plays agents/pretrained/tutorial.pt (superposition mode)."""
+    assert play.team_checkpoint("tutorial") == str(ROOT / "agents" / "pretrained" / "tutorial.pt")
+    r = _run("--episodes", "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("team escaped") == 2, r.stdout
+    assert "expert planner plays" not in r.stderr
+
+
+def test_a_scenario_without_a_shipped_team_falls_back_to_the_expert_and_says_so(capsys):
+    assert play.team_checkpoint("three_floor") == "expert"
+    assert "no trained team ships for 'three_floor'" in capsys.readouterr().err
