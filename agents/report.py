@@ -4,11 +4,18 @@
     python -m agents.report --out /tmp/RESULTS.md --quick         # sweeps/results_quick.toml (minutes)
 
 1. Runs the sweep (:mod:`agents.sweep`, resumable: finished trials are kept) — every training
-   method on every scenario for every training seed, each evaluated on held-out mazes.
+   method on every scenario for every training seed, each evaluated on held-out mazes. In
+   ``sweeps/results.toml`` the RL arms are warm starts (``init = "imitation"``): each fine-tunes
+   the imitation member of its scenario and seed, the recipe of ``agents/pretrained/build.sh``.
 2. Builds ensembles from the trained members (:func:`agents.make_ensemble.make_ensemble`):
    per scenario and training seed ``s``, the **mixed** ensemble of the four methods' seed-``s``
-   members; and **same-size single-method** ensembles, disjoint groups of four seeds of
-   ``--single-method`` (the sweep file gives that method four times as many seeds).
+   members (with warm starts, three of them descend from the fourth: one run per seed, its
+   members not independent of each other); and **same-size single-method** ensembles of
+   ``--single-method``, **disjoint** groups of four seeds in order (``{0-3}, {4-7}, ...``), so
+   that each group is an independent run and the bootstrap intervals over groups are honest. The
+   sweep file gives that method four times as many seeds as the others (20 against 5): a few
+   cheap imitation trials buy that, where overlapping windows over fewer seeds would share
+   members between runs and make the intervals too narrow.
 3. Evaluates the ensembles and the baselines — ``random`` (one run per seed of the acting RNG)
    and ``expert`` (the planner, deterministic) — on the same held-out mazes as the trials.
 4. Aggregates over training seeds with :mod:`agents.stats`: IQM with 95 % stratified-bootstrap
@@ -80,7 +87,9 @@ def _eval_job(policy: str, scenario: str, episodes: int, seed: int, act_seed: in
 
 
 def build_ensembles(rows: list[dict], sweep_dir: Path, single: str) -> list[tuple[str, str, str]]:
-    """``(scenario, policy name, checkpoint path)`` of every ensemble (made if missing)."""
+    """``(scenario, policy name, checkpoint path)`` of every ensemble (made if missing): per
+    scenario one mixed ensemble per seed that all of :data:`METHODS` finished, and one ensemble of
+    ``single`` per disjoint group of :data:`ENSEMBLE_SIZE` of its finished seeds, in seed order."""
     from agents.make_ensemble import make_ensemble
 
     by_arm: dict[tuple[str, str], dict[int, Path]] = defaultdict(dict)
@@ -101,12 +110,15 @@ def build_ensembles(rows: list[dict], sweep_dir: Path, single: str) -> list[tupl
                 make_ensemble([by_arm[(scenario, m)][s] for m in METHODS], path)
             out.append((scenario, "ensemble: mixed 4", str(path)))
         seeds = sorted(by_arm[(scenario, single)])
+        # disjoint groups: each same-size ensemble is an independent run (seeds left over are unused)
         groups = [
             seeds[k : k + ENSEMBLE_SIZE] for k in range(0, len(seeds) - ENSEMBLE_SIZE + 1, ENSEMBLE_SIZE)
         ]
         if not groups:
             raise ReportError(
-                f"{scenario}: {single} has {len(seeds)} seeds; a same-size ensemble needs {ENSEMBLE_SIZE}"
+                f"{scenario}: {single} has {len(seeds)} finished seeds; a same-size ensemble needs "
+                f"{ENSEMBLE_SIZE} (disjoint groups): give {single} {ENSEMBLE_SIZE}x as many seeds as the "
+                "other methods in the sweep file"
             )
         for g in groups:
             path = folder / f"{single}-s{'_'.join(map(str, g))}.pt"
@@ -284,12 +296,26 @@ def render(
         + ". The random baseline has one run per acting seed (as many as the four methods have training "
         "seeds); the expert is deterministic (one run).",
         "",
+        "Ensembles: `ensemble: mixed 4` has one run per training seed s, the four methods' seed-s members; "
+        "where an arm is a warm start (below), its member was fine-tuned from the seed-s member of the arm "
+        "it starts from, so the members of one mixed ensemble are not independent of each other. "
+        f"`ensemble: {ENSEMBLE_SIZE}x <method>` has one run per disjoint group of {ENSEMBLE_SIZE} training "
+        f"seeds of that method (its finished seeds in order, {ENSEMBLE_SIZE} at a time: 0-3, 4-7, ...): no "
+        "member is shared between runs, so its runs are independent like those of the other rows.",
+        "",
         "Trial settings (hyperparameters beyond each script's defaults):",
         "",
     ]
+    label_of = {r["trial_id"]: r["label"] for r in [*rows, *failed]}
     for label in sorted({r["label"] for r in rows}):
-        params = next(r["params"] for r in rows if r["label"] == label)
-        lines.append(f"- `{label}`: `{json.dumps(params, sort_keys=True)}`")
+        first = next(r for r in rows if r["label"] == label)
+        start = (
+            f", warm start from the `{label_of.get(first['init'], first['init'])}` member of the same "
+            "scenario and seed"
+            if first.get("init")
+            else ""
+        )
+        lines.append(f"- `{label}`: `{json.dumps(first['params'], sort_keys=True)}`{start}")
     for scenario in sorted(order):
         lines += ["", f"## {scenario}", ""]
         lines.append("| policy | runs | success | path efficiency | promise kept | entropy (nats) | steps |")

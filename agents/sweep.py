@@ -21,10 +21,29 @@ A sweep file (TOML)::
     seeds = [0, 1, 2]              # optional: overrides the top-level seeds for this arm
     scenarios = ["tutorial"]       # optional: overrides the top-level scenarios
 
+    [[methods]]                    # a warm-started arm
+    method = "grpo"
+    init = "imitation"             # optional: the label of another arm (see "Warm starts" below)
+    params = { steps = 20000, lr = 1e-4 }
+
 Option values are TOML scalars or lists (for ``nargs`` options such as ``hidden = [64, 64]``);
 ``true`` passes a flag (``no_shaping = true``), ``false`` leaves it out. Everything is checked
 before anything runs: unknown methods, options the training script's parser does not know,
-values it rejects, duplicate trials.
+values it rejects, duplicate trials, ``init`` references that do not resolve.
+
+**Warm starts** (``init = "<label>"``): each trial of the arm starts from the trained member of
+the one trial of arm ``<label>`` with the same scenario and seed (``--init
+<sweep>/trials/<dependency id>/last.pt``; every grid point of the arm shares it), e.g. RL
+fine-tuning of an imitation member, as ``agents/pretrained/build.sh`` does. The file is rejected
+unless there is exactly one such trial for every trial of the arm (a grid or a repeated label on
+the referenced arm makes it ambiguous), and if the label is unknown, the arm's own, part of a cycle
+of ``init`` references, or if ``init`` or an architecture option (``arch``, ``hidden``, ``channels``,
+``iterations``: the warm start keeps the checkpoint's architecture) is among the arm's params.
+Trials run in **stages**: stage 0 holds the trials without ``init``, stage ``k`` those whose
+dependency is in stage ``k-1``; each stage runs on the backend when the previous one is over, and
+a trial is only started once its dependency has a row with status ``ok``. If the dependency
+failed, the trial becomes a failed row ``dependency <id> failed`` without running; if it has no
+row yet (an interrupted sweep, ``--max-trials``), the trial stays to do.
 
 Each trial is one training run, ``agents.train_<method>.main([... --run-dir
 <sweep>/trials/<id>])``, then :func:`agents.evaluate.evaluate` of its ``last.pt`` on the
@@ -34,14 +53,16 @@ written atomically to ``<sweep>/trials/<id>/result.json`` at the very end, so a 
 way has none and runs again (its training script resumes from its last checkpoint).
 
 * **Trial ids** are ``<method>-<scenario>-s<seed>-<hash>``, the hash over method, scenario,
-  hyperparameters and seed: the same trial has the same id in every sweep file and on every
-  machine. The evaluation settings are not part of the id (they are recorded in the row).
+  hyperparameters, seed and (for a warm start) the dependency's trial id: the same trial has the
+  same id in every sweep file and on every machine, and a warm start from another checkpoint is
+  another trial. The evaluation settings are not part of the id (they are recorded in the row).
 * **Resume**: a trial with a ``result.json`` is never run again (``--retry-failed`` reruns the
   failed ones); rerunning an interrupted sweep runs only what is missing. ``--max-trials N`` stops
-  after N new trials (run a sweep in slices). Every start of a trial appends a line to
-  ``<sweep>/trials/<id>/attempts.jsonl`` (host, pid, node), so reruns are visible.
+  after N new trials, earlier stages first (run a sweep in slices). Every start of a trial appends
+  a line to ``<sweep>/trials/<id>/attempts.jsonl`` (host, pid, node), so reruns are visible.
 * **Results**: every run merges all finished rows into ``<sweep>/results.csv`` and
-  ``<sweep>/results.md``, one row per trial (metrics as columns, hyperparameters as JSON).
+  ``<sweep>/results.md``, one row per trial (metrics as columns, hyperparameters as JSON, the
+  dependency's trial id in ``init``).
 * **Failures** stay rows: a trial whose script raises becomes ``status = failed`` with the error
   (the traceback in ``<trial>/error.txt``); the other trials go on.
 
@@ -51,7 +72,8 @@ Backends:
   trials one after another in this process.
 * ``ray``: one Ray task per trial (``num_cpus=1``, ``max_retries=3``: a trial whose node dies is
   run again on another node). Needs the optional extra (``pip install 'mazesim[ray]'``) on every
-  node and a sweep folder that every node can write (a shared file system); the driver also
+  node and a sweep folder that every node can read and write (a shared file system: a warm-started
+  trial reads its dependency's ``last.pt``, wherever that ran); the driver also
   writes each returned row, so the table is complete even where it is not shared. Clusters started
   with ``ray start`` require token authentication: run this command with ``RAY_AUTH_MODE=token``
   and the cluster's token in ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``. An address that does
@@ -63,6 +85,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import graphlib
 import hashlib
 import importlib
 import io
@@ -87,13 +110,22 @@ ATTEMPTS = "attempts.jsonl"
 #: Ray reruns a trial whose worker or node died up to this many times.
 RAY_MAX_RETRIES = 3
 #: Options the sweep sets itself; a sweep file may not set them as hyperparameters.
-RESERVED = {"run_dir": "the sweep sets it", "seed": "use seeds", "scenario": "use scenarios"}
+RESERVED = {
+    "run_dir": "the sweep sets it",
+    "seed": "use seeds",
+    "scenario": "use scenarios",
+    "init": 'use init = "<label of another arm>" in the [[methods]] entry',
+}
+#: Options a warm-started arm may not set: the checkpoint it starts from fixes the architecture.
+ARCH_OPTIONS = ("arch", "hidden", "channels", "iterations")
+#: The checkpoint a training run leaves in its run folder (what a warm start reads).
+LAST = "last.pt"
 #: Columns of the results table before the metrics.
-ID_COLUMNS = ("trial_id", "status", "label", "method", "scenario", "seed", "params")
+ID_COLUMNS = ("trial_id", "status", "label", "method", "scenario", "seed", "params", "init")
 #: Columns after the metrics.
 TAIL_COLUMNS = ("node", "host", "pid", "wall_s", "attempts", "error")
 _TOP_KEYS = ("name", "scenarios", "seeds", "eval_episodes", "eval_seed", "methods")
-_METHOD_KEYS = ("method", "label", "params", "grid", "seeds", "scenarios")
+_METHOD_KEYS = ("method", "label", "init", "params", "grid", "seeds", "scenarios")
 
 
 class SweepError(ValueError):
@@ -103,11 +135,16 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class Trial:
-    """One training run and its evaluation. ``params`` maps option names (``snake_case``) to values.
+    """One training run and its evaluation. ``params`` maps option names (``snake_case``) to values;
+    ``init`` is the trial id of the trial whose ``last.pt`` this one warm-starts from (None: from
+    scratch). It is an id, never a path: the sweep folder is only known at run time.
 
     >>> t = Trial.make("imitation", "tutorial", 3, {"steps": 5}, label="imitation")
     >>> t.trial_id.startswith("imitation-tutorial-s3-"), t.argv(Path("d"))[:4]
     (True, ['--scenario', 'tutorial', '--seed', '3'])
+    >>> g = Trial.make("grpo", "tutorial", 3, {"steps": 5}, init=t.trial_id)
+    >>> g.argv(Path("d"), init=Path("dep/last.pt"))[-3:]
+    ['--init', 'dep/last.pt', '--no-progress']
     """
 
     trial_id: str
@@ -118,6 +155,7 @@ class Trial:
     params: dict[str, Any] = field(hash=False)
     eval_episodes: int = 10
     eval_seed: int = 0
+    init: str | None = None
 
     @classmethod
     def make(
@@ -130,11 +168,13 @@ class Trial:
         label: str | None = None,
         eval_episodes: int = 10,
         eval_seed: int = 0,
+        init: str | None = None,
     ) -> Trial:
         params = {k.replace("-", "_"): v for k, v in sorted(params.items())}
-        key = json.dumps(
-            {"method": method, "scenario": scenario, "seed": seed, "params": params}, sort_keys=True
-        )
+        identity = {"method": method, "scenario": scenario, "seed": seed, "params": params}
+        if init is not None:  # only then, so the ids of trials from scratch stay what they were
+            identity["init"] = init
+        key = json.dumps(identity, sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:10]
         stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(scenario).stem)
         return cls(
@@ -146,10 +186,18 @@ class Trial:
             params,
             eval_episodes,
             eval_seed,
+            init,
         )
 
-    def argv(self, run_dir: Path) -> list[str]:
-        """The training script's command line for this trial, writing to ``run_dir``."""
+    def argv(self, run_dir: Path, init: Path | None = None) -> list[str]:
+        """The training script's command line for this trial, writing to ``run_dir`` and, for a
+        warm-started trial, starting from the checkpoint ``init`` (its dependency's ``last.pt``)."""
+        if (init is None) != (self.init is None):
+            raise ValueError(
+                f"trial {self.trial_id}: "
+                + (f"warm-starts from {self.init}; pass its checkpoint as init" if init is None
+                   else "starts from scratch; it takes no init checkpoint")
+            )  # fmt: skip
         argv = ["--scenario", self.scenario, "--seed", str(self.seed), "--run-dir", str(run_dir)]
         for name, value in self.params.items():
             flag = "--" + name.replace("_", "-")
@@ -157,16 +205,58 @@ class Trial:
                 argv.append(flag)
             elif value is not False:
                 argv += [flag, *(str(v) for v in (value if isinstance(value, list) else [value]))]
+        if init is not None:
+            argv += ["--init", str(init)]
         return [*argv, "--no-progress"]
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """A parsed sweep file: its name and its trials, in file order."""
+    """A parsed sweep file: its name and its trials, in file order (a warm-started trial's
+    dependency is among them)."""
 
     name: str
     trials: tuple[Trial, ...]
     source: Path | None = None
+
+    def stages(self) -> list[list[Trial]]:
+        """The trials by stage, each in file order: stage 0 the trials without ``init``, stage
+        ``k`` those whose dependency is in stage ``k - 1``.
+
+        >>> a = Trial.make("imitation", "tutorial", 0, {})
+        >>> b = Trial.make("grpo", "tutorial", 0, {}, init=a.trial_id)
+        >>> [[t.method for t in stage] for stage in Sweep("s", (b, a)).stages()]
+        [['imitation'], ['grpo']]
+        """
+        depth = _stage_of(self.trials)
+        out: list[list[Trial]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+        for t in self.trials:
+            out[depth[t.trial_id]].append(t)
+        return out
+
+
+def _stage_of(trials: Iterable[Trial]) -> dict[str, int]:
+    """Trial id -> stage: 0 without ``init``, else one more than its dependency's. Raises
+    :class:`SweepError` if a dependency is not among ``trials`` or the dependencies form a cycle
+    (neither happens in a parsed sweep file)."""
+    by_id = {t.trial_id: t for t in trials}
+    depth: dict[str, int] = {}
+    for trial_id in by_id:
+        chain = []
+        while trial_id not in depth and by_id[trial_id].init is not None:
+            chain.append(trial_id)
+            trial_id = by_id[trial_id].init
+            if trial_id not in by_id:
+                raise SweepError(
+                    f"trial {chain[-1]} warm-starts from {trial_id}, which is not in the sweep; add its arm"
+                )
+            if trial_id in chain:
+                raise SweepError(f"trial {trial_id} warm-starts from itself (a cycle of init); break it")
+        level = depth.setdefault(trial_id, 0)
+        for t in reversed(chain):
+            level += 1
+            depth[t] = level
+    return depth
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +356,20 @@ def _str_list(origin: str, table: dict, key: str) -> list[str]:
     return values
 
 
+@dataclass(frozen=True)
+class _Arm:
+    """One checked ``[[methods]]`` entry, before its trials are made."""
+
+    where: str
+    method: str
+    label: str
+    init: str | None
+    params: dict[str, Any]
+    combos: list[dict[str, Any]]
+    seeds: list[int]
+    scenarios: list[str]
+
+
 def parse_sweep(raw: dict[str, Any], origin: str = "<sweep>") -> Sweep:
     """A :class:`Sweep` from the sweep file's TOML tables; raises :class:`SweepError` naming the
     file, the entry and the fix for anything that would fail later.
@@ -273,6 +377,9 @@ def parse_sweep(raw: dict[str, Any], origin: str = "<sweep>") -> Sweep:
     >>> s = parse_sweep({"seeds": [0, 1], "methods": [{"method": "imitation", "grid": {"lr": [0.1, 0.01]}}]})
     >>> len(s.trials), sorted({t.params["lr"] for t in s.trials})
     (4, [0.01, 0.1])
+    >>> s = parse_sweep({"methods": [{"method": "imitation"}, {"method": "dqn", "init": "imitation"}]})
+    >>> s.trials[1].init == s.trials[0].trial_id
+    True
     """
     for key in raw:
         if key not in _TOP_KEYS:
@@ -287,45 +394,131 @@ def parse_sweep(raw: dict[str, Any], origin: str = "<sweep>") -> Sweep:
     if episodes < 1:
         raise SweepError(f"{origin}: eval_episodes = {episodes} must be >= 1")
     known = methods_available()
-    trials: dict[str, Trial] = {}
-    for k, entry in enumerate(raw["methods"]):
-        where = f"{origin}: methods[{k}]"
-        if not isinstance(entry, dict) or "method" not in entry:
-            raise SweepError(f"{where}: each [[methods]] entry needs method = one of {known}")
-        for key in entry:
-            if key not in _METHOD_KEYS:
-                raise SweepError(f"{where}: unknown key {key!r}; an entry has {', '.join(_METHOD_KEYS)}")
-        method = entry["method"]
-        if method not in known:
-            raise SweepError(
-                f"{where}: unknown method {method!r}; use one of {known} (agents/train_<method>.py)"
-            )
-        label = _expect(where, entry, "label", str, "a string") if "label" in entry else method
-        params = dict(_expect(where, entry, "params", dict, "a table") if "params" in entry else {})
-        grid = dict(_expect(where, entry, "grid", dict, "a table") if "grid" in entry else {})
-        for g, values in grid.items():
-            if not isinstance(values, list) or not values:
-                raise SweepError(f"{where}: grid.{g} = {values!r} must be a non-empty list of values")
-            if g in params:
-                raise SweepError(f"{where}: {g!r} is both in params and in grid; keep one")
-        combos = [dict(zip(grid, c, strict=True)) for c in itertools.product(*grid.values())] or [{}]
-        for combo in combos:
-            check_params(method, {**params, **combo}, where)
-        entry_seeds = _int_list(where, entry, "seeds") if "seeds" in entry else seeds
-        entry_scenarios = _str_list(where, entry, "scenarios") if "scenarios" in entry else scenarios
-        for scenario, combo, seed in itertools.product(entry_scenarios, combos, entry_seeds):
+    arms = [
+        _parse_arm(f"{origin}: methods[{k}]", entry, known, seeds, scenarios)
+        for k, entry in enumerate(raw["methods"])
+    ]
+    made: dict[int, list[Trial]] = {}
+    for k in _arm_order(origin, arms):  # an arm's dependencies are made before it: their ids go in its ids
+        arm = arms[k]
+        pool = [t for j, ts in made.items() if arms[j].label == arm.init for t in ts]
+        deps = _dependencies(arm, pool)
+        made[k] = []
+        for scenario, combo, seed in itertools.product(arm.scenarios, arm.combos, arm.seeds):
             t = Trial.make(
-                method, scenario, seed, {**params, **combo}, label=label, eval_episodes=episodes,
-                eval_seed=eval_seed,
+                arm.method, scenario, seed, {**arm.params, **combo}, label=arm.label, eval_episodes=episodes,
+                eval_seed=eval_seed, init=deps.get((scenario, seed)),
             )  # fmt: skip
+            made[k].append(t)
+    trials: dict[str, Trial] = {}
+    for k, arm in enumerate(arms):
+        for t in made[k]:
             if t.trial_id in trials:
                 raise SweepError(
-                    f"{where}: trial {t.trial_id} ({label}, {scenario}, seed {seed}) is listed twice; "
-                    "remove the duplicate entry or seed"
+                    f"{arm.where}: trial {t.trial_id} ({t.label}, {t.scenario}, seed {t.seed}) is listed "
+                    "twice; remove the duplicate entry or seed"
                 )
             trials[t.trial_id] = t
     _check_scenarios(origin, {t.scenario for t in trials.values()})
     return Sweep(name, tuple(trials.values()))
+
+
+def _parse_arm(where: str, entry: Any, known: list[str], seeds: list[int], scenarios: list[str]) -> _Arm:
+    if not isinstance(entry, dict) or "method" not in entry:
+        raise SweepError(f"{where}: each [[methods]] entry needs method = one of {known}")
+    for key in entry:
+        if key not in _METHOD_KEYS:
+            raise SweepError(f"{where}: unknown key {key!r}; an entry has {', '.join(_METHOD_KEYS)}")
+    method = entry["method"]
+    if method not in known:
+        raise SweepError(f"{where}: unknown method {method!r}; use one of {known} (agents/train_<method>.py)")
+    label = _expect(where, entry, "label", str, "a string") if "label" in entry else method
+    init = _expect(where, entry, "init", str, "the label of another arm") if "init" in entry else None
+    params = dict(_expect(where, entry, "params", dict, "a table") if "params" in entry else {})
+    grid = dict(_expect(where, entry, "grid", dict, "a table") if "grid" in entry else {})
+    for g, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise SweepError(f"{where}: grid.{g} = {values!r} must be a non-empty list of values")
+        if g in params:
+            raise SweepError(f"{where}: {g!r} is both in params and in grid; keep one")
+    arch = sorted({o.replace("-", "_") for o in (*params, *grid)} & set(ARCH_OPTIONS))
+    if init is not None and arch:
+        raise SweepError(
+            f"{where}: {arch[0]!r} has no effect with init = {init!r} (the warm start keeps the "
+            f"architecture of {init!r}'s checkpoint); remove it"
+        )
+    combos = [dict(zip(grid, c, strict=True)) for c in itertools.product(*grid.values())] or [{}]
+    for combo in combos:
+        check_params(method, {**params, **combo}, where)
+    return _Arm(
+        where,
+        method,
+        label,
+        init,
+        params,
+        combos,
+        _int_list(where, entry, "seeds") if "seeds" in entry else seeds,
+        _str_list(where, entry, "scenarios") if "scenarios" in entry else scenarios,
+    )
+
+
+def _arm_order(origin: str, arms: Sequence[_Arm]) -> list[int]:
+    """Indices of ``arms`` with every arm after the arms it warm-starts from (file order otherwise);
+    raises :class:`SweepError` for an ``init`` that names no arm, the arm itself, or closes a cycle."""
+    labels = sorted({a.label for a in arms})
+    needs: dict[str, set[str]] = {label: set() for label in labels}
+    for a in arms:
+        if a.init is None:
+            continue
+        if a.init == a.label:
+            raise SweepError(
+                f"{a.where}: init = {a.init!r} is this arm's own label; an arm warm-starts from another "
+                "arm's trials: set init to another entry's label, or remove it"
+            )
+        if a.init not in needs:
+            raise SweepError(
+                f"{a.where}: init = {a.init!r} is not the label of any [[methods]] entry; use one of "
+                f"{labels} (an entry's label defaults to its method)"
+            )
+        needs[a.label].add(a.init)
+    try:
+        order = list(graphlib.TopologicalSorter(needs).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(repr(label) for label in reversed(exc.args[1]))
+        raise SweepError(
+            f"{origin}: the init references form a cycle ({cycle}: each warm-starts from the next); "
+            "remove init from one of these arms"
+        ) from None
+    rank = {label: i for i, label in enumerate(order)}
+    return sorted(range(len(arms)), key=lambda k: rank[arms[k].label])
+
+
+def _dependencies(arm: _Arm, pool: Sequence[Trial]) -> dict[tuple[str, int], str]:
+    """``(scenario, seed) -> trial id`` of the trial each of ``arm``'s trials warm-starts from,
+    found among ``pool`` (the trials of the arm named by its ``init``); empty without ``init``."""
+    if arm.init is None:
+        return {}
+    found: dict[tuple[str, int], list[str]] = {}
+    for t in pool:
+        found.setdefault((t.scenario, t.seed), []).append(t.trial_id)
+    out = {}
+    for scenario, seed in itertools.product(arm.scenarios, arm.seeds):
+        ids = found.get((scenario, seed), [])
+        if not ids:
+            raise SweepError(
+                f"{arm.where}: arm {arm.label!r} warm-starts from arm {arm.init!r}, which has no trial on "
+                f"{scenario} with seed {seed}; give {arm.init!r} that scenario and seed, or remove seed "
+                f"{seed} from {arm.label!r}"
+            )
+        if len(ids) > 1:
+            raise SweepError(
+                f"{arm.where}: arm {arm.label!r} warm-starts from arm {arm.init!r}, which has {len(ids)} "
+                f"trials on {scenario} with seed {seed} ({', '.join(ids)}: a grid, or entries sharing "
+                f"the label); init needs exactly one: give those entries distinct labels, or warm-start "
+                "from an arm without a grid"
+            )
+        out[(scenario, seed)] = ids[0]
+    return out
 
 
 def _check_scenarios(origin: str, names: Iterable[str]) -> None:
@@ -411,6 +604,7 @@ def base_row(trial: Trial) -> dict[str, Any]:
         "scenario": trial.scenario,
         "seed": trial.seed,
         "params": trial.params,
+        "init": trial.init,
         "eval": {"split": "heldout", "episodes": trial.eval_episodes, "seed": trial.eval_seed},
     }
 
@@ -428,7 +622,7 @@ def evaluate_run(trial: Trial, run_dir: Path) -> dict[str, float]:
 
     overrides = {"max_cycles": trial.params["max_cycles"]} if trial.params.get("max_cycles") else {}
     scenario = load_scenario(trial.scenario, **overrides)
-    policy = load_policy(run_dir / "last.pt", seed=trial.eval_seed)
+    policy = load_policy(run_dir / LAST, seed=trial.eval_seed)
     seeds = split_seeds(scenario, "heldout", trial.eval_episodes)
     result = evaluate(policy, scenario, seeds, seed=trial.eval_seed)
     return {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -436,8 +630,10 @@ def evaluate_run(trial: Trial, run_dir: Path) -> dict[str, float]:
 
 def run_trial(trial: Trial, sweep_dir: str) -> dict[str, Any]:
     """Train and evaluate ``trial`` in ``<sweep_dir>/trials/<id>`` and write its ``result.json``
-    last; return the row. A trial that already has a result is not run again (its row is
-    returned). Errors of the training script or the evaluation become a failed row."""
+    last; return the row. A warm-started trial starts from ``<sweep_dir>/trials/<init>/last.pt``
+    (its dependency must have finished: :func:`run_sweep` sees to that). A trial that already has
+    a result is not run again (its row is returned). Errors of the training script or the
+    evaluation become a failed row."""
     folder = trial_dir(sweep_dir, trial.trial_id)
     done = read_result(folder)
     if done is not None:
@@ -449,7 +645,8 @@ def run_trial(trial: Trial, sweep_dir: str) -> dict[str, Any]:
     start = time.perf_counter()
     row = base_row(trial)
     try:
-        train = _script(trial.method).main(trial.argv(folder)) or {}
+        init = None if trial.init is None else trial_dir(sweep_dir, trial.init) / LAST
+        train = _script(trial.method).main(trial.argv(folder, init)) or {}
         metrics = evaluate_run(trial, folder)
         row.update(status="ok", error="", metrics=metrics)
         row["train"] = {k: v for k, v in train.items() if isinstance(v, (int, float))}
@@ -544,28 +741,20 @@ def connect_ray(address: str, timeout: float) -> Any:
 
 
 def _run_ray(
-    trials: Sequence[Trial],
-    sweep_dir: Path,
-    address: str,
-    timeout: float,
-    on_row: Callable[[Trial, dict], None],
+    ray: Any, trials: Sequence[Trial], sweep_dir: Path, on_row: Callable[[Trial, dict], None]
 ) -> None:
-    ray = connect_ray(address, timeout)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(run_trial)
-        refs = {task.remote(t, str(sweep_dir.resolve())): t for t in trials}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            t = refs[done[0]]
-            try:
-                row = ray.get(done[0])
-            except ray.exceptions.RayError as exc:  # retries used up: the row says why
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                row = failed_row(t, f"{type(exc).__name__}: {first}")
-            on_row(t, row)
-    finally:
-        ray.shutdown()
+    task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(run_trial)
+    refs = {task.remote(t, str(sweep_dir.resolve())): t for t in trials}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        t = refs[done[0]]
+        try:
+            row = ray.get(done[0])
+        except ray.exceptions.RayError as exc:  # retries used up: the row says why
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            row = failed_row(t, f"{type(exc).__name__}: {first}")
+        on_row(t, row)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,8 +822,10 @@ def run_sweep(
     retry_failed: bool = False,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the unfinished trials of ``sweep`` and merge every finished row into the tables;
-    returns the rows (trial order). See the module docstring for backends and resume rules."""
+    """Run the unfinished trials of ``sweep``, stage by stage (:meth:`Sweep.stages`), and merge
+    every finished row into the tables; returns the rows (trial order). A warm-started trial runs
+    once its dependency's row says ``ok``, becomes a failed row if that row failed, and stays to do
+    if there is none. See the module docstring for backends and resume rules."""
     sweep_dir = Path(sweep_dir)
     if backend not in ("local", "ray"):
         raise SweepError(f"backend {backend!r} is unknown; use local or ray")
@@ -642,7 +833,8 @@ def run_sweep(
         raise SweepError("--backend ray needs --address HOST:PORT of the Ray head")
     if workers < 0:
         raise SweepError(f"--workers {workers} must be >= 0")
-    todo = [t for t in sweep.trials if _needs_run(trial_dir(sweep_dir, t.trial_id), retry_failed)]
+    stages = sweep.stages()
+    todo = [t for ts in stages for t in ts if _needs_run(trial_dir(sweep_dir, t.trial_id), retry_failed)]
     if max_trials is not None:
         todo = todo[:max_trials]
     for t in todo:
@@ -651,17 +843,30 @@ def run_sweep(
 
     def finished(t: Trial, row: dict[str, Any]) -> None:
         folder = trial_dir(sweep_dir, t.trial_id)
-        if read_result(folder) is None:  # the trial ran where this folder is not shared, or died
+        if read_result(folder) is None:  # it ran where this folder is not shared, died, or never ran
             write_result(folder, row)
         if on_row is not None:
             on_row(row)
 
+    ray = connect_ray(str(address), connect_timeout) if todo and backend == "ray" else None
     try:
-        if todo and backend == "local":
-            _run_local(todo, sweep_dir, workers, finished)
-        elif todo:
-            _run_ray(todo, sweep_dir, str(address), connect_timeout, finished)
+        todo_ids = {t.trial_id for t in todo}
+        for ts in stages:
+            ready = []
+            for t in (t for t in ts if t.trial_id in todo_ids):
+                dep = None if t.init is None else read_result(trial_dir(sweep_dir, t.init))
+                if t.init is None or (dep is not None and dep.get("status") == "ok"):
+                    ready.append(t)
+                elif dep is not None:
+                    finished(t, failed_row(t, f"dependency {t.init} failed"))
+                # no row for the dependency (interrupted, or left out by max_trials): stays to do
+            if ready and ray is not None:
+                _run_ray(ray, ready, sweep_dir, finished)
+            elif ready:
+                _run_local(ready, sweep_dir, workers, finished)
     finally:
+        if ray is not None:
+            ray.shutdown()
         rows = collect_rows(sweep_dir, sweep.trials)
         if rows:
             write_tables(sweep_dir, rows)
@@ -702,7 +907,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in sweep.trials:
                 row = read_result(trial_dir(sweep_dir, t.trial_id))
                 state = row["status"] if row else "todo"
-                print(f"{t.trial_id}  {state:<6}  {t.label}  {json.dumps(t.params, sort_keys=True)}")
+                after = f"  init={t.init}" if t.init else ""
+                print(f"{t.trial_id}  {state:<6}  {t.label}  {json.dumps(t.params, sort_keys=True)}{after}")
             print(f"{len(sweep.trials)} trials in {sweep_dir}")
             return 0
 

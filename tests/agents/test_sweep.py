@@ -17,7 +17,15 @@ from agents import sweep as sw
 
 REPO = Path(__file__).resolve().parents[2]
 # A trial of a few seconds: 3 imitation updates on 2 expert episodes, 2 held-out mazes.
-TINY = {"steps": 3, "episodes": 2, "eval_episodes": 2, "eval_every": 3, "hidden": [16], "batch_size": 16}
+TINY = {
+    "steps": 3,
+    "episodes": 2,
+    "dagger_rounds": 0,
+    "eval_episodes": 2,
+    "eval_every": 3,
+    "hidden": [16],
+    "batch_size": 16,
+}
 
 
 def write_sweep(path: Path, seeds: list[int], extra: str = "", params: dict | None = None) -> Path:
@@ -216,3 +224,148 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(tmp_path):
         assert (sw.trial_dir(out, trial_id) / sw.RESULT).stat().st_mtime_ns == mtime
         assert attempts(out, trial_id) == 1
     assert len(read_csv(out / "results.csv")) == len(sweep.trials)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warm-started arms (init = "<label>")
+
+# One GRPO update of two rollouts, learning rate 0: the member it saves is its starting net, unchanged.
+FROZEN_GRPO = {"steps": 1, "groups": 1, "group_size": 2, "lr": 0.0, "eval_every": 1, "eval_episodes": 1}
+
+
+def warm_sweep(path: Path, init_label: str = "imitation", imitation: dict | None = None) -> Path:
+    grpo = ", ".join(f"{k} = {json.dumps(v)}" for k, v in FROZEN_GRPO.items())
+    return write_sweep(
+        path,
+        [0, 1],
+        f'\n[[methods]]\nmethod = "grpo"\ninit = "{init_label}"\nparams = {{ {grpo} }}\n',
+        params=imitation,
+    )
+
+
+def test_init_arm_starts_from_its_dependency_in_stages_and_resumes(tmp_path, capsys):
+    import torch
+
+    from agents.checkpoint import load_checkpoint
+
+    path = warm_sweep(tmp_path / "s.toml")
+    out = tmp_path / "out"
+    sweep = sw.load_sweep(path)
+    imitation = {t.seed: t for t in sweep.trials if t.label == "imitation"}
+    grpo = {t.seed: t for t in sweep.trials if t.label == "grpo"}
+    assert all(imitation[s].init is None and grpo[s].init == imitation[s].trial_id for s in (0, 1))
+    assert [[t.label for t in stage] for stage in sweep.stages()] == [["imitation"] * 2, ["grpo"] * 2]
+    # the dependency is part of the identity: another dependency, another trial
+    same = sw.Trial.make("grpo", "tutorial", 0, FROZEN_GRPO, init=imitation[0].trial_id)
+    other = sw.Trial.make("grpo", "tutorial", 0, FROZEN_GRPO, init=imitation[1].trial_id)
+    assert same.trial_id == grpo[0].trial_id != other.trial_id
+    assert sw.Trial.make("grpo", "tutorial", 0, FROZEN_GRPO).trial_id != grpo[0].trial_id
+
+    assert sw.main([str(path), "--sweep-dir", str(out), "--dry-run"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{grpo[1].trial_id}  todo    grpo" in listing and f"init={imitation[1].trial_id}" in listing
+
+    # --max-trials takes earlier stages first: the two imitation trials, no grpo
+    first = sw.run_sweep(sweep, out, workers=0, max_trials=2)
+    assert sorted(r["label"] for r in first) == ["imitation", "imitation"]
+    rows = sw.run_sweep(sweep, out, workers=0)
+    assert [r["status"] for r in rows] == ["ok"] * 4, [r.get("error") for r in rows]
+    for seed in (0, 1):
+        dep_ckpt = sw.trial_dir(out, imitation[seed].trial_id) / "last.pt"
+        ck = load_checkpoint(sw.trial_dir(out, grpo[seed].trial_id) / "last.pt")
+        assert ck.manifest["options"]["init"] == str(dep_ckpt)
+        start = load_checkpoint(dep_ckpt).members[0].net.state_dict()
+        end = ck.members[0].net.state_dict()
+        assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)
+    other_seed = load_checkpoint(sw.trial_dir(out, imitation[1].trial_id) / "last.pt").members[0].net
+    grpo0 = load_checkpoint(sw.trial_dir(out, grpo[0].trial_id) / "last.pt").members[0].net
+    assert any(
+        not torch.equal(a, b) for a, b in zip(other_seed.parameters(), grpo0.parameters(), strict=True)
+    )
+    table = {r["trial_id"]: r for r in read_csv(out / "results.csv")}
+    assert (
+        table[grpo[0].trial_id]["init"] == imitation[0].trial_id
+        and table[imitation[0].trial_id]["init"] == ""
+    )
+
+    # resume: nothing runs again
+    mtimes = {
+        t.trial_id: (sw.trial_dir(out, t.trial_id) / sw.RESULT).stat().st_mtime_ns for t in sweep.trials
+    }
+    assert len(sw.run_sweep(sweep, out, workers=0)) == 4
+    for t in sweep.trials:
+        assert attempts(out, t.trial_id) == 1
+        assert (sw.trial_dir(out, t.trial_id) / sw.RESULT).stat().st_mtime_ns == mtimes[t.trial_id]
+
+
+def test_failed_dependency_makes_a_failed_row_without_running(tmp_path):
+    # 5000 expert episodes exceed the tutorial's 1000 training mazes: the imitation trials fail
+    path = warm_sweep(tmp_path / "s.toml", imitation={"episodes": 5000})
+    out = tmp_path / "out"
+    sweep = sw.load_sweep(path)
+    rows = {r["trial_id"]: r for r in sw.run_sweep(sweep, out, workers=0)}
+    assert len(rows) == 4 and all(r["status"] == "failed" for r in rows.values())
+    for t in sweep.trials:
+        if t.label == "grpo":
+            assert rows[t.trial_id]["error"] == f"dependency {t.init} failed"
+            assert attempts(out, t.trial_id) == 0 and not (sw.trial_dir(out, t.trial_id) / "last.pt").exists()
+        else:
+            assert "exceed the 1000 training mazes" in rows[t.trial_id]["error"]
+    assert "dependency " in (out / "results.md").read_text()
+    # --retry-failed tries the dependency again and, since it fails again, still does not run its dependents
+    assert sw.main([str(path), "--sweep-dir", str(out), "--workers", "0", "--retry-failed"]) == 1
+    assert all(attempts(out, t.trial_id) == (2 if t.label == "imitation" else 0) for t in sweep.trials)
+
+
+def _arms(*arms: dict, seeds: list[int] | None = None) -> dict:
+    return {"seeds": seeds or [0], "methods": [{"params": {"steps": 3}, **a} for a in arms]}
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (
+            _arms({"method": "imitation"}, {"method": "grpo", "init": "imitaton"}),
+            r"methods\[1\]: init = 'imitaton' is not the label of any \[\[methods\]\] entry; "
+            r"use one of \['grpo', 'imitation'\]",
+        ),
+        (
+            _arms({"method": "grpo", "init": "grpo"}),
+            r"methods\[0\]: init = 'grpo' is this arm's own label; .*set init to another entry's label",
+        ),
+        (
+            _arms(
+                {"method": "imitation"}, {"method": "grpo", "init": "dqn"}, {"method": "dqn", "init": "grpo"}
+            ),
+            r"the init references form a cycle \('(grpo|dqn)' -> '(grpo|dqn)' -> '(grpo|dqn)'.*remove init",
+        ),
+        (
+            _arms(
+                {"method": "imitation", "grid": {"lr": [0.1, 0.01]}},
+                {"method": "grpo", "init": "imitation"},
+            ),
+            r"methods\[1\]: arm 'grpo' warm-starts from arm 'imitation', which has 2 trials on tutorial with "
+            r"seed 0 .*init needs exactly one",
+        ),
+        (
+            _arms(
+                {"method": "imitation", "seeds": [0]}, {"method": "grpo", "init": "imitation"}, seeds=[0, 1]
+            ),
+            r"methods\[1\]: arm 'grpo' .* no trial on tutorial with seed 1; give 'imitation' that scenario",
+        ),
+        (
+            _arms({"method": "imitation"}, {"method": "grpo", "params": {"init": "runs/x/last.pt"}}),
+            r"methods\[1\]: grpo: option 'init' cannot be a hyperparameter \(use init = \"<label",
+        ),
+        (
+            _arms(
+                {"method": "imitation"}, {"method": "grpo", "init": "imitation", "params": {"hidden": [8]}}
+            ),
+            r"methods\[1\]: 'hidden' has no effect with init = 'imitation' .*remove it",
+        ),
+        (_arms({"method": "imitation"}, {"method": "grpo", "init": 3}), "init = 3 must be the label"),
+    ],
+)
+def test_bad_init_references_fail_at_load_time(raw, match):
+    with pytest.raises(sw.SweepError, match=match):
+        sw.parse_sweep(raw, "s.toml")
