@@ -1,6 +1,6 @@
 """What promise bookkeeping adds to an environment step (not a test).
 
-    python benchmarks/bench_promise_overhead.py [--scenario three_floor] [--steps 500] [--rounds 30] [--quick]
+    python benchmarks/bench_promise_overhead.py [--scenario three_floor] [--steps 500] [--rounds 100] [--quick]
 
 Times ``env.step`` with random legal actions twice in the same process, alternating rounds:
 with the real bookkeeping (promises instantiated, assessed, trust updated, infos built,
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--scenario", default="three_floor")
     p.add_argument("--steps", type=int, default=500, help="steps per round")
     p.add_argument(
-        "--rounds", type=int, default=30, help="rounds of each, alternating (short rounds: load drifts less)"
+        "--rounds", type=int, default=100, help="rounds of each, alternating (short rounds: load drifts less)"
     )
     p.add_argument("--quick", action="store_true", help="3 rounds of 500 steps (smoke run)")
     args = p.parse_args(argv)
