@@ -1060,12 +1060,12 @@ class BatchEnv:
         records = np.ndarray((rows.size // w - w + 1,), dtype=f"V{w * w}", buffer=rows, strides=(w,))
         plane = w * w
         obs[..., : 3 * plane] = records[at].view(np.uint8).reshape(B, N, 3 * plane)
-        obs[..., 3 * plane : 6 * plane] = 0
-        obs[..., 6 * plane : 7 * plane] = self._level_code[lv][..., None]
-        obs[..., 7 * plane : 8 * plane] = self._time_code[np.minimum(self.steps, self.max_cycles)][
-            :, None, None
-        ]
-        obs[..., 8 * plane :] = self._inside_code[active.sum(axis=1)][:, None, None]
+        # channels 3-8 are constant planes until agents are marked below: one broadcast write
+        planes = np.zeros((B, N, 6, 1), dtype=np.uint8)
+        planes[:, :, 3, 0] = self._level_code[lv]
+        planes[:, :, 4, 0] = self._time_code[np.minimum(self.steps, self.max_cycles)][:, None]
+        planes[:, :, 5, 0] = self._inside_code[active.sum(axis=1)][:, None]
+        obs.reshape(B, N, N_OBS_CHANNELS, plane)[:, :, 3:] = planes
         obs[~active] = 0
         flat = obs.reshape(-1)
         # mechanism cells whose state changed their code (a door held open, a gate latched with its
