@@ -98,10 +98,12 @@ class Classifier(nn.Module):
         self.n_actions = int(n_actions)
         self.arch = arch or ArchConfig()
         layers: list[nn.Module] = []
-        #: the planning layer of kind "plan" (it reads the compact observation as well)
+        #: the planning layer of kind "plan"
         self.plan = PlanningHead(self.obs_shape, self.arch) if self.arch.kind == "plan" else None
         if self.plan is not None:
             width = self.plan.out_features
+            moves = torch.tensor([int(a) for a, _ in PlanningHead.MOVES])
+            self.register_buffer("_moves", moves, persistent=False)  # the logits progress steers
         elif self.arch.kind == "cnn":
             convs, c_in = conv_stack(self.arch.channels)
             layers += list(convs)
@@ -122,12 +124,11 @@ class Classifier(nn.Module):
         x = features(obs)
         if self.plan is None:
             return self.body(x)
-        context, progress = self.plan(obs, x)
+        context, progress = self.plan(x)
         out = self.body(context)
         logits, weights = out[:, : self.n_actions], out[:, self.n_actions :]
-        moves = [int(a) for a, _ in PlanningHead.MOVES]
         steer = (progress * weights.unsqueeze(1)).sum(-1)
-        return logits.index_add(1, torch.tensor(moves, device=logits.device), steer)
+        return logits.index_add(1, self._moves, steer)
 
     def probs(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Action probabilities ``(B, n_actions)``; zero on masked actions."""
@@ -161,6 +162,11 @@ class PlanningHead(nn.Module):
     BLOCKING = (Code.BLOCKED, Code.DOOR_SHUT, Code.GATE_SHUT, Code.LEDGE_UP)
     TARGETS = tuple(c for c in Code if c not in (Code.FLOOR, Code.BLOCKED))
     N_FIELDS = len(TARGETS) + 1
+    # features() channels: the one-hot codes of the agent's floor start at N_CODES, the presence
+    # of other agents on that floor is channel 3 * N_CODES + 1
+    _partner_channel = [3 * N_CODES + 1]
+    _goal_channels = [N_CODES + int(c) for c in TARGETS] + _partner_channel
+    _blocking_channels = [N_CODES + int(c) for c in BLOCKING]
     #: the moves, in the order of ``progress``, with their (row, col) offsets
     MOVES = ((Action.NORTH, (-1, 0)), (Action.SOUTH, (1, 0)), (Action.WEST, (0, -1)), (Action.EAST, (0, 1)))
 
@@ -173,15 +179,11 @@ class PlanningHead(nn.Module):
         self.out_features = 10 * self.N_FIELDS + 3 * c_in
 
     @torch.no_grad()
-    def fields(self, obs: torch.Tensor) -> torch.Tensor:
-        """``(B, N_FIELDS, H, W)`` distance fields of compact observations ``(B, 9, H, W)``."""
-        here = obs[:, 1].long()
-        goals = [(here == int(c)) for c in self.TARGETS] + [obs[:, 4] > 0]
-        g = torch.stack(goals, dim=1).float()
-        blocked = torch.zeros_like(here, dtype=torch.bool)
-        for c in self.BLOCKING:
-            blocked |= here == int(c)
-        p = (~blocked).float().unsqueeze(1) * self.GAMMA
+    def fields(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, N_FIELDS, H, W)`` distance fields, from the :func:`features` ``x`` of the window
+        (its one-hot cell codes of the agent's floor and its agent-presence plane)."""
+        g = x[:, self._goal_channels]
+        p = (x[:, self._blocking_channels].sum(dim=1, keepdim=True) == 0).float() * self.GAMMA
         v = g
         for k in range(self.iterations):
             nb = nn.functional.pad(v, (1, 1, 1, 1))
@@ -195,8 +197,8 @@ class PlanningHead(nn.Module):
             v = new
         return v
 
-    def forward(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = self.fields(obs)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.fields(x)
         e = self.encoder(x)
         r, c = self.centre
         here = v[:, :, r, c]
@@ -206,7 +208,7 @@ class PlanningHead(nn.Module):
         d_there = torch.log(there.clamp(min=1e-30)) / math.log(self.GAMMA)
         both = (here > 0).unsqueeze(1) & (there > 0)
         progress = torch.where(both, (d_here.unsqueeze(1) - d_there).round(), torch.zeros_like(there))
-        at_partner = (v * (obs[:, 4:5] > 0)).amax(dim=(2, 3))
+        at_partner = (v * x[:, self._partner_channel]).amax(dim=(2, 3))
         parts = [here, there.flatten(1), at_partner, progress.flatten(1), e[:, :, r, c]]
         return torch.cat(parts + [e.amax(dim=(2, 3)), e.mean(dim=(2, 3))], dim=1), progress
 

@@ -43,9 +43,16 @@ from agents.rollout import expert_policy
 from mazesim.world import N_ACTIONS
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def pretrained_path(scenario: str) -> Path:
+    """Where the team shipped for the preset ``scenario`` lives (the file may not exist)."""
+    return PRETRAINED_DIR / f"{scenario}.pt"
+
+
 #: The shipped tutorial team (four members, one per training method), built by
 #: ``agents/pretrained/build.sh``; ``mazesim.play`` plays it by default.
-DEFAULT_ENSEMBLE: Path = PRETRAINED_DIR / "tutorial.pt"
+DEFAULT_ENSEMBLE: Path = pretrained_path("tutorial")
 BUILTINS = ("expert", "random")
 
 

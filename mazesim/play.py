@@ -258,11 +258,12 @@ def team_checkpoint(scenario: str) -> str:
     agents package is not installed."""
     import mazesim
 
-    name = scenario if scenario in mazesim.list_scenarios() else None
-    spec = importlib.util.find_spec("agents")
-    if name is not None and spec is not None and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "pretrained" / f"{name}.pt"
-        if path.is_file():
+    if scenario in mazesim.list_scenarios():
+        try:
+            path = importlib.import_module("agents.policy").pretrained_path(scenario)
+        except ModuleNotFoundError:
+            path = None
+        if path is not None and path.is_file():
             return str(path)
     print(f"mazesim.play: no trained team ships for {scenario!r}; the expert planner plays", file=sys.stderr)
     return "expert"

@@ -56,7 +56,7 @@ def test_fields_are_gamma_to_the_walking_distance(seed):
         p=[0.6, 0.25, 0.05, 0.05, 0.05],
     )
     v = PlanningHead((N_OBS_CHANNELS, 9, 9), ArchConfig(kind="plan", hidden=(8,), channels=(4,))).fields(
-        window(cells)
+        features(window(cells))
     )
     for k, target in enumerate(PlanningHead.TARGETS):
         if target not in (Code.PLATE, Code.DOOR_SHUT, Code.EXIT):
@@ -73,7 +73,7 @@ def test_progress_says_which_moves_bring_the_agent_nearer():
     cells[3, 5] = Code.EXIT
     net = Classifier((N_OBS_CHANNELS, 7, 7), N_ACTIONS, ArchConfig(kind="plan", hidden=(8,), channels=(4,)))
     obs = window(cells)
-    _, progress = net.plan(obs, features(obs))
+    _, progress = net.plan(features(obs))
     k = PlanningHead.TARGETS.index(Code.EXIT)
     moves = [a for a, _ in PlanningHead.MOVES]
     assert progress[0, moves.index(Action.EAST), k] == 1

@@ -1,4 +1,4 @@
-"""Lets the tests here import their helper modules (``reference_rules``) by name."""
+"""Lets the tests here import their helper modules (``reference_rules``, ``strategies``) by name."""
 
 from __future__ import annotations
 

@@ -6,36 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from strategies import scenarios
 
 from mazesim.expert import Expert, ExpertRun, solve, step_budget
-from mazesim.generator import Maze, generate, max_door_gates
+from mazesim.generator import Maze, generate
 from mazesim.scenario import Mechanics, Scenario
 from mazesim.world import Action, State, action_mask, apply_joint_action
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
-    """Same bounds as the generator's property test (levels 1-3, rows/cols in {9, 11, 13, 15, 21}, braid
-    0, 0.3 or 0.6, ...)."""
-    levels = draw(st.integers(1, 3))
-    rows, cols = draw(st.sampled_from((9, 11, 13, 15, 21))), draw(st.sampled_from((9, 11, 13, 15, 21)))
-    agents = draw(st.integers(2, 4))
-    limit = min(4, max_door_gates(levels, rows, cols, agents))
-    doors = draw(st.integers(0, min(2, limit)))
-    gates = draw(st.integers(0, min(2, limit - doors)))
-    boosts = draw(st.integers(0, levels - 1))
-    if doors + gates + boosts == 0:
-        doors = 1
-    braid = draw(st.sampled_from((0.0, 0.3, 0.6)))
-    return Scenario(
-        name="prop",
-        levels=levels,
-        rows=rows,
-        cols=cols,
-        agents=agents,
-        mechanics=Mechanics(doors, gates, boosts),
-        braid=braid,
-    )
 
 
 def replay_consistent(maze: Maze, run: ExpertRun) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import scenarios
 
 from mazesim.certificate import ZoneGraph
 from mazesim.generator import GenerationError, Maze, generate, max_door_gates
@@ -19,32 +20,6 @@ from mazesim.text import parse_text
 from mazesim.world import Tile
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZES = (9, 11, 13, 15, 21)
-
-
-@st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
-    """Scenarios within the documented bounds: levels 1-3, rows/cols in SIZES, agents 2-4, doors and
-    gates 0-2 (their sum capped by :func:`max_door_gates`), boosts 0..levels-1, at least one mechanic."""
-    levels = draw(st.integers(1, 3))
-    rows, cols = draw(st.sampled_from(SIZES)), draw(st.sampled_from(SIZES))
-    agents = draw(st.integers(2, 4))
-    limit = min(4, max_door_gates(levels, rows, cols, agents))
-    doors = draw(st.integers(0, min(2, limit)))
-    gates = draw(st.integers(0, min(2, limit - doors)))
-    boosts = draw(st.integers(0, levels - 1))
-    if doors + gates + boosts == 0:
-        doors = 1
-    braid = draw(st.sampled_from([0.0, 0.3, 0.6]))
-    return Scenario(
-        name="prop",
-        levels=levels,
-        rows=rows,
-        cols=cols,
-        agents=agents,
-        mechanics=Mechanics(doors, gates, boosts),
-        braid=braid,
-    )
 
 
 def check_structure(maze: Maze) -> None:
