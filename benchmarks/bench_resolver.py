@@ -5,8 +5,9 @@ is wanted by both neighbours and the whole team is one interaction cluster; ``sp
 four cells apart in an open room, so every agent is its own cluster. Waves: ``int``, a random legal
 action per agent (collapsed waves); ``full``, a random distribution over the legal actions
 (Dirichlet, sample mode). ``consistent`` resolves a joint action that is already consistent
-(the pass-through fast path). Single process, one core; times are process CPU time (best of the
-repetitions), so other processes on a busy machine disturb them less; ``--quick`` runs fewer repetitions.
+(the pass-through fast path). Single process, one core; times are process CPU time, the best of
+``REPS`` repetitions of the same waves (the least disturbed one: on a shared machine other processes
+evict the caches and inflate single repetitions by up to 2x); ``--quick`` runs fewer repetitions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mazesim.resolver import resolve
 from mazesim.world import N_ACTIONS, Layout, State, action_mask
 
 SIZES = (2, 4, 8, 16, 32, 64)
+COUNT, REPS = 200, 15  # resolutions per repetition, repetitions
 
 
 def world(kind: str, n: int) -> tuple[Layout, State]:
@@ -67,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args()
-    count, reps = (50, 2) if args.quick else (200, 5)
+    count, reps = (50, 3) if args.quick else (COUNT, REPS)
     rng = np.random.default_rng(2024)
     print(f"{'layout':<9} {'waves':<11} " + " ".join(f"{n:>9}" for n in SIZES) + "   (µs per resolution)")
     for layout_kind in ("corridor", "spread"):

@@ -97,13 +97,13 @@ def section_resolver(rows: list, quick: bool) -> dict:
         for n in sizes:
             layout, state = bench_resolver.world(kind, n)
             batches = bench_resolver.make_waves(layout, state, "int", rng, 20 if quick else 100)
-            us, _ = bench_resolver.bench(layout, state, batches, 2 if quick else 5)
+            us, _ = bench_resolver.bench(layout, state, batches, 3 if quick else bench_resolver.REPS)
             out[kind][n] = us
     for n in (4, 16):  # probability-vector waves (superposition mode), the same corridor
         layout, state = bench_resolver.world("corridor", n)
-        batches = bench_resolver.make_waves(layout, state, "full", rng, 20 if quick else 100)
+        batches = bench_resolver.make_waves(layout, state, "full", rng, 20 if quick else bench_resolver.COUNT)
         out.setdefault("corridor full waves", {})[n], _ = bench_resolver.bench(
-            layout, state, batches, 2 if quick else 5
+            layout, state, batches, 3 if quick else bench_resolver.REPS
         )
     for n, target in ((4, "≤ 60"), (16, "≤ 300")):
         rows.append((f"resolver, {n} agents, one corridor cluster", out["corridor"][n], "µs", target))

@@ -339,8 +339,8 @@ def resolve(
 
     requested = [_STAY] * n
     act = [_STAY] * n  # what each agent asks the solver for (legal, or not: then it is substituted)
-    full: dict[int, dict[int, float]] = {}  # full waves: legal action -> weight (normalised below)
-    totals: list[float] = []  # sample mode: the sum of each full wave's legal weights
+    full: dict[int, dict[int, float]] = {}  # full waves: legal action -> weight
+    totals: dict[int, float] = {}  # sample mode: each full wave's legal total (it is normalised lazily)
     empty: set[int] = set()  # full waves with no legal weight
     legal_of = fr.legal
     sample = mode == "sample"
@@ -359,12 +359,13 @@ def resolve(
         total = sum(legal.values())
         if sample:  # the request is drawn below; the weights are normalised only if a search needs them
             full[i] = legal
-            totals.append(total)
+            totals[i] = total
         else:
             f = full[i] = {a: v / total for a, v in legal.items()}
             requested[i] = act[i] = max(f, key=f.__getitem__)
     if sample and full:
-        for (i, f), total, u in zip(full.items(), totals, rng.random(len(full)).tolist(), strict=True):
+        draws = rng.random(len(full)).tolist()
+        for (i, f), total, u in zip(full.items(), totals.values(), draws, strict=True):
             acc = 0.0
             for a, v in f.items():  # the action at cumulative normalised weight u
                 acc += v / total
@@ -387,11 +388,8 @@ def resolve(
             ("",) * n,
             fallbacks=len(empty),
         )
-    if sample:
-        for (i, f), total in zip(full.items(), totals, strict=True):
-            full[i] = {a: v / total for a, v in f.items()}
     return _resolve_clusters(
-        fr, active, requested, act, full, empty, rng, mode, following, eps, max_backtracks, checked
+        fr, active, requested, act, full, totals, empty, rng, mode, following, eps, max_backtracks, checked
     )
 
 
@@ -400,6 +398,7 @@ def _domains(
     active: Sequence[int],
     act: Sequence[int],
     full: Mapping[int, Mapping[int, float]],
+    totals: Mapping[int, float],
     eps: float,
     following: bool,
 ) -> tuple[
@@ -409,7 +408,8 @@ def _domains(
     set[int],
     dict[int, list[tuple[int, int]]] | None,
 ]:
-    """Each agent's wave over legal actions (stay floored at ``eps``), the legal actions' steps,
+    """Each agent's wave over legal actions (``full[i]`` divided by ``totals[i]`` where given, stay
+    floored at ``eps``), the legal actions' steps,
     the agents whose cooperative request was removed because no partner offered the other half,
     the agents that may take part in a binding (offered a boost, or may climb with one), and
     without following, the moves left in the waves by destination (``{cell: [(agent, action)]}``).
@@ -430,14 +430,15 @@ def _domains(
         a = act[i]
         # stay comes first: it is action 0 and always legal
         if f is not None:
-            w = f.get(_STAY, 0.0)
+            t = totals.get(i, 1.0)
+            w = f.get(_STAY, 0.0) / t
             d = {_STAY: eps if eps > w else w}
             for b, w in f.items():  # in action order, like legal
                 if b == _STAY:
                     continue
                 dest, target = legal[b]
                 if following or dest == here or dest not in occ:
-                    d[b] = w
+                    d[b] = w / t
                     if target >= 0:
                         offers[target] = offers.get(target, 0) + 1
                         boosters.append(i)
@@ -537,6 +538,7 @@ def _resolve_clusters(
     requested: list[int],
     act: list[int],
     full: dict[int, dict[int, float]],
+    totals: dict[int, float],
     empty: set[int],
     rng: np.random.Generator,
     mode: str,
@@ -547,7 +549,7 @@ def _resolve_clusters(
 ) -> Resolution:
     """Solve the clusters; ``inconsistent``: the whole requested joint action is known to break a rule."""
     n = fr.n
-    dom, step, unbound, binding, moves = _domains(fr, active, act, full, eps, following)
+    dom, step, unbound, binding, moves = _domains(fr, active, act, full, totals, eps, following)
     joint = [_STAY] * n
     fell_back: set[int] = set()
     choices = removals = backtracks = solved = 0
@@ -815,7 +817,7 @@ def consistent_joint_actions(
     fr = frame(layout, state)
     active = [i for i in range(fr.n) if fr.active[i]]
     uniform = {i: dict.fromkeys(fr.legal(i), 1.0) for i in active}
-    dom, step, _, _, _ = _domains(fr, active, [_STAY] * fr.n, uniform, 1.0, following)
+    dom, step, _, _, _ = _domains(fr, active, [_STAY] * fr.n, uniform, {}, 1.0, following)
     eng = _engine(fr, active, [_STAY] * fr.n, dom, step, following)
     for s in wfc._solutions(eng, max_nodes):
         out = [_STAY] * fr.n
