@@ -58,14 +58,16 @@ def mazesim_stepper(scenario: str, seed: int = 0):
         obs = state["obs"]
         if not env.agents:
             obs, _ = env.reset()
+        agents = env.agents
         actions = {}
-        for a in env.agents:
+        # one uniform draw per live agent, in a single generator call
+        for a, u in zip(agents, rng.random(len(agents)).tolist(), strict=True):
             mask = obs[a]["action_mask"]
             key = mask.tobytes()
             legal = legal_of.get(key)
             if legal is None:
                 legal = legal_of[key] = np.flatnonzero(mask).tolist()
-            actions[a] = legal[int(rng.random() * len(legal))]
+            actions[a] = legal[int(u * len(legal))]
         state["obs"] = env.step(actions)[0]
 
     return step, env

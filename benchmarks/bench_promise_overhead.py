@@ -1,6 +1,7 @@
 """What promise bookkeeping adds to an environment step (not a test).
 
-    python benchmarks/bench_promise_overhead.py [--scenario three_floor] [--steps 500] [--rounds 100] [--quick]
+    python benchmarks/bench_promise_overhead.py [--scenario three_floor] [--steps 500] [--rounds 100]
+    python benchmarks/bench_promise_overhead.py --quick
 
 Times ``env.step`` with random legal actions twice in the same process, alternating rounds:
 with the real bookkeeping (promises instantiated, assessed, trust updated, infos built,

@@ -102,9 +102,10 @@ _EXECUTED = Status.EXECUTED
 
 def _advance(
     before: State, fr: Frame, joint: list[int], status: tuple[Status, ...], coords: np.ndarray
-) -> tuple[State, list[int]] | None:
-    """The state after ``joint`` and the agents that left, for the common step in which the
-    resolver executed every live agent's own request and nobody boosts; None for any other step.
+) -> tuple[State, list[int], list[int]] | None:
+    """The state after ``joint``, the agents that left and the agents' new cell ids, for the common
+    step in which the resolver executed every live agent's own request and nobody boosts; None for
+    any other step.
 
     Such a joint action passed the resolver's consistency check (every action legal, no two
     agents into one cell, no entering an occupied cell, no swap, no climb without a boost), so
@@ -152,7 +153,7 @@ def _advance(
         now = now.copy()
         now[exited] = False
     after = State(coords.take(cells, axis=0), now, gates, ropes, before.trust, before.step + 1)
-    return after, exited
+    return after, exited, cells
 
 
 @functools.lru_cache(maxsize=8)
@@ -182,8 +183,9 @@ def _exit_distances(layout) -> list[int]:
 def _generate(scenario, maze_seed: int):
     """Mazes are a pure function of (scenario, seed): the last few are kept, so that resetting to
     the same mazes (a group of rollouts, a small evaluation set) skips generation. Only a few: each
-    maze keeps its compiled rules (:func:`mazesim.world.rules_of`, about 1 MB for 3 x 21 x 21)
-    alive, and long runs over thousands of training seeds must not grow."""
+    maze keeps its compiled rules (:func:`mazesim.world.rules_of`, which compiles cells as agents
+    reach them, up to about 1 MB for 3 x 21 x 21) alive, and long runs over thousands of training
+    seeds must not grow."""
     from mazesim.generator import generate
 
     return generate(scenario, maze_seed)
@@ -242,6 +244,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         n = self.scenario.agents
         self.possible_agents = [f"agent_{i}" for i in range(n)]
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._everyone = list(range(n))  # the agents' indices when all of them are observed
         self.agents: list[str] = []
         w = 2 * self.scenario.view_radius + 1
         obs_space = spaces.Dict(
@@ -308,14 +311,14 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         moved = _advance(before, fr, joint, report.status, self._coords)
         if moved is None:
             after, events = apply_joint_action(layout, before, joint, following=following, frame_=fr)
-            executed, exited = events.executed.tolist(), events.exited
+            executed, exited, cells = events.executed.tolist(), events.exited, None
         else:
-            after, exited = moved
+            after, exited, cells = moved
             executed = joint
         per_agent, step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
         live = self.agents
         self.world = after
-        self._frame = new = Frame(fr.rules, after)
+        self._frame = new = Frame(fr.rules, after, cells)
         rewards = self._rewards(before, after, exited, live)
         index, active = self._index, new.active
         truncated = after.step >= self.max_cycles
@@ -397,7 +400,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
 
     def _observations(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
         fr = self._frame
-        index = [self._index[a] for a in agents]
+        index = self._everyone if len(agents) == fr.n else [self._index[a] for a in agents]
         obs, masks = self._encoder.observe_and_mask(self.world, index, fr)
         # iterating an array yields its rows as views, cheaper than indexing them one by one
         return {a: {"observation": o, "action_mask": m} for a, o, m in zip(agents, obs, masks, strict=True)}

@@ -31,6 +31,7 @@ cell codes and the agents (``1 + index``, 0 where none), then the elapsed-steps 
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
 import numpy as np
@@ -137,13 +138,14 @@ class Encoder:
         def at(cell: tuple[int, int, int]) -> int:
             return (cell[0] + 1) * plane + (cell[1] + v) * pcols + cell[2] + v
 
-        coords = self.rules.coords
-        self._level = [l for l, _, _ in coords]
+        self._level = np.repeat(np.arange(levels), rows * cols).tolist()
+        lrc = np.indices((levels, rows, cols)).reshape(3, -1)
+        #: cell id -> its index in the padded codes (see :func:`_view_offsets`)
+        self._padded = ((lrc[0] + 1) * plane + (lrc[1] + v) * pcols + lrc[2] + v).tolist()
+        self._view = _view_offsets(v, rows, cols)
         top = max(levels - 1, 1)
         self._level_codes = [int(round(255 * l / top)) if levels > 1 else 0 for l in range(levels)]
-        self._time_code = [
-            int(round(255 * min(t / self.max_cycles, 1.0))) for t in range(self.max_cycles + 1)
-        ]
+        self._time_code = _time_codes(self.max_cycles)
         self._plane_bytes = w * w
         #: channels 3-5 with nobody in view, then 6-8, per (level, time code, inside code)
         self._own: dict[tuple[int, int, int], bytes] = {}
@@ -174,6 +176,9 @@ class Encoder:
             ],
         ]
         self._mech_key: tuple | None = None
+        #: (time code, agents inside, team size) of the last call, and its own planes per level
+        self._now_key: tuple[int, int, int] | None = None
+        self._now: list[bytes] = []
 
     def terrain(self, state: State, fr: Frame | None = None) -> np.ndarray:
         """Padded cell codes of ``state`` (a shared array: read it, do not keep or modify it)."""
@@ -227,16 +232,20 @@ class Encoder:
         fr = fr if fr is not None else Frame(self.rules, state)
         self.terrain(state, fr)
         cell, level, active = fr.cell, self._level, fr.active
-        time_code = self._time_code[min(state.step, self.max_cycles)]
-        inside = int(round(255 * sum(active) / fr.n))
-        own, windows, cell_masks = self._own, self._windows, self._masks
+        now = (self._time_code[min(state.step, self.max_cycles)], sum(active), fr.n)
+        if now != self._now_key:
+            self._now_key = now
+            time_code, inside = now[0], int(round(255 * now[1] / now[2]))
+            self._now = [
+                self._own.get((lv, time_code, inside)) or self._own_planes(lv, time_code, inside)
+                for lv in range(len(self._level_codes))
+            ]
+        planes, windows, cell_masks = self._now, self._windows, self._masks
         parts = []
         masks = []
         for i in agents:
             c = cell[i]
-            window = windows.get(c) or self._window(c)
-            planes = own.get((level[c], time_code, inside)) or self._own_planes(level[c], time_code, inside)
-            parts += (window, planes)
+            parts += (windows.get(c) or self._window(c), planes[level[c]])
             if active[i]:
                 mask = cell_masks.get(c)
                 if mask is None:
@@ -245,12 +254,13 @@ class Encoder:
             else:
                 masks.append(_STAY_MASK)
         out = bytearray().join(parts)
-        occ = fr.occ
-        if occ:
+        if fr.occ:
             self._mark_others(out, state, agents, fr)
         k = len(agents)
-        obs = np.frombuffer(out, dtype=np.uint8).reshape(k, N_OBS_CHANNELS, self.w, self.w)
-        return obs, np.frombuffer(bytearray().join(masks), dtype=np.int8).reshape(k, N_ACTIONS)
+        return (
+            np.ndarray((k, N_OBS_CHANNELS, self.w, self.w), _U8, out),
+            np.ndarray((k, N_ACTIONS), _I8, bytearray().join(masks)),
+        )
 
     def _mark_others(self, out: bytearray, state: State, agents: list[int], fr: Frame) -> None:
         """Write other live agents (the observer's trust code) into the observations in ``out``.
@@ -259,36 +269,67 @@ class Encoder:
         ``n`` of ``out`` and a live agent ``j`` on ``i``'s window, ``j`` goes into ``n``'s channels
         3-5, and ``i`` into ``j``'s if ``j`` observes too and ``i`` is live.
         """
-        v, w, coords, cell = self.v, self.w, self.rules.coords, fr.cell
-        size, plane = N_OBS_CHANNELS * w * w, w * w
-        row = {i: n for n, i in enumerate(agents)}
-        who = list(row)
-        who += [j for j in fr.occ.values() if j not in row]
-        live = fr.active
+        padded, view, cell, live = self._padded, self._view, fr.cell, fr.active
+        size = N_OBS_CHANNELS * self.w * self.w
+        n_agents = fr.n
+        if len(agents) == n_agents and len(set(agents)) == n_agents:
+            who, rows = agents, range(n_agents)  # everyone observes: ``who[p]``'s row is ``p``
+        else:
+            row = dict(zip(agents, range(len(agents)), strict=True))
+            who = list(row)
+            who += [j for j in fr.occ.values() if j not in row]
+            rows = [row.get(i) for i in who]
+        at = [padded[cell[i]] for i in who]
         trust = None
-        for p, i in enumerate(who):
-            l, r, c = coords[cell[i]]
-            for j in who[p + 1 :]:
-                lj, rj, cj = coords[cell[j]]
-                if not (l - 2 < lj < l + 2 and r - v <= rj <= r + v and c - v <= cj <= c + v):
+        for p in range(len(who) - 1):
+            x = at[p]
+            for q in range(p + 1, len(who)):
+                seen = view.get(at[q] - x)
+                if seen is None:
                     continue
                 if trust is None:
                     trust = state.trust.tolist()
+                i, j = who[p], who[q]
                 # 1 + rint(254 t) as numpy computes it: Python's round also rounds half to even
-                n = row.get(i)
+                n = rows[p]
                 if n is not None and live[j]:
                     kept, broken = trust[j][i]
-                    k = n * size + (4 + lj - l) * plane + (rj - r + v) * w + cj - c + v
-                    out[k] = 1 + int(round(254 * kept / (kept + broken)))
-                n = row.get(j)
+                    out[n * size + seen[0]] = 1 + int(round(254 * kept / (kept + broken)))
+                n = rows[q]
                 if n is not None and live[i]:
                     kept, broken = trust[i][j]
-                    k = n * size + (4 + l - lj) * plane + (r - rj + v) * w + c - cj + v
-                    out[k] = 1 + int(round(254 * kept / (kept + broken)))
+                    out[n * size + seen[1]] = 1 + int(round(254 * kept / (kept + broken)))
 
     def observe(self, state: State, agent: int) -> np.ndarray:
         """Egocentric observation ``(N_OBS_CHANNELS, 2v+1, 2v+1)`` uint8 of one agent."""
         return self.observe_all(state, [agent])[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _view_offsets(v: int, rows: int, cols: int) -> dict[int, tuple[int, int]]:
+    """Where two agents see each other, by the difference ``d`` of their cells' indices in the
+    padded codes of an :class:`Encoder` (``v`` cells of padding around each floor):
+    ``d -> (k, k')``, ``k`` the byte of the agent ``d`` away in the observer's observation
+    (channels 3-5), ``k'`` the observer's byte in that agent's. The padding makes ``d`` unique:
+    row and column differences of real cells never reach a padded row or floor."""
+    w = 2 * v + 1
+    pcols = cols + 2 * v
+    plane = (rows + 2 * v) * pcols
+    return {
+        dl * plane + dr * pcols + dc: (
+            (4 + dl) * w * w + (dr + v) * w + dc + v,
+            (4 - dl) * w * w + (v - dr) * w + v - dc,
+        )
+        for dl in (-1, 0, 1)
+        for dr in range(-v, v + 1)
+        for dc in range(-v, v + 1)
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _time_codes(max_cycles: int) -> list[int]:
+    """Channel 7's code after each step ``0 .. max_cycles`` (a shared list: do not modify it)."""
+    return [int(round(255 * min(t / max_cycles, 1.0))) for t in range(max_cycles + 1)]
 
 
 def _mask_bytes(legal: tuple[int, ...]) -> bytes:
@@ -301,6 +342,7 @@ def _mask_bytes(legal: tuple[int, ...]) -> bytes:
     return found
 
 
+_U8, _I8 = np.dtype(np.uint8), np.dtype(np.int8)
 #: action-mask bytes by the tuple of legal actions (a few dozen exist)
 _MASKS: dict[tuple[int, ...], bytes] = {}
 _STAY_MASK = _mask_bytes((int(Action.STAY),))

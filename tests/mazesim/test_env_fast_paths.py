@@ -51,8 +51,9 @@ def test_plain_steps_advance_exactly_as_the_step_rules(scenario):
         fast = card._advance(before, fr, joint, report.status, env._coords)
         if fast is not None:
             want, events = apply_joint_action(env.maze.layout, before, joint, frame_=fr)
-            got, exited = fast
+            got, exited, cells = fast
             assert want.equals(got) and list(events.exited) == exited
+            assert cells == Frame(fr.rules, want).cell  # the new frame is built from these
             assert events.executed.tolist() == joint
             checked += 1
             interacts += int(Action.INTERACT) in joint

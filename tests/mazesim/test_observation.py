@@ -117,3 +117,54 @@ def test_state_encoding_marks_each_agent_by_index():
         assert s[2 * l + 1, r, c] == i + 1
         assert s[2 * l, r, c] == reference_code(env.maze.layout, env.world, (l, r, c))
     np.testing.assert_array_equal(s, encode_state(env.maze.layout, env.world, env._encoder))
+
+
+def test_any_subset_and_order_of_observers_sees_the_same_observations():
+    """Observers in any order, a subset of the team, an agent that has left among them, agents
+    crowded on neighbouring floors and a ledger with uneven trust: every row equals the reference."""
+    env = mazesim.parallel_env(scenario="three_floor")
+    env.reset(seed=5)
+    layout, v, cycles = env.maze.layout, env.scenario.view_radius, env.max_cycles
+    enc = Encoder(layout, view_radius=v, max_cycles=cycles)
+    rng = np.random.default_rng(3)
+    open_cells = np.argwhere(layout.tiles != Tile.WALL)
+    n = env.scenario.agents
+    for trial in range(40):
+        # cells close together on two floors, so that many pairs see each other
+        centre = open_cells[rng.integers(len(open_cells))]
+        near = open_cells[(np.abs(open_cells[:, 1:] - centre[1:]).max(axis=1) <= v + 1)]
+        pos = near[rng.choice(len(near), size=n, replace=False)]
+        state = State.initial(layout, pos)
+        state.trust = rng.integers(1, 9, size=state.trust.shape).astype(np.float64)
+        state.step = int(rng.integers(cycles))
+        if trial % 3 == 0:
+            state.active[rng.integers(n)] = False
+        observers = [int(i) for i in rng.permutation(n)[: rng.integers(1, n + 1)]]
+        obs, masks = enc.observe_and_mask(state, observers)
+        assert obs.shape == (len(observers), N_OBS_CHANNELS, 2 * v + 1, 2 * v + 1)
+        for row, i in enumerate(observers):
+            want = reference_observation(layout, state, i, v, cycles)
+            np.testing.assert_array_equal(obs[row], want, err_msg=f"trial {trial} observer {i}")
+
+
+@pytest.mark.parametrize(
+    ("levels", "rows", "cols", "v"), [(3, 5, 7, 4), (2, 3, 3, 1), (4, 7, 5, 3), (2, 9, 9, 6)]
+)
+def test_padded_cell_differences_name_exactly_the_pairs_in_view(levels, rows, cols, v):
+    """The table the encoder marks other agents with: a padded-index difference is in it exactly
+    when the two cells see each other, and it gives both agents' bytes."""
+    from mazesim.observation import _view_offsets
+
+    view, w = _view_offsets(v, rows, cols), 2 * v + 1
+    pcols, plane = cols + 2 * v, (rows + 2 * v) * (cols + 2 * v)
+    cells = [(l, r, c) for l in range(levels) for r in range(rows) for c in range(cols)]
+    for l, r, c in cells:
+        for lj, rj, cj in cells:
+            d = (lj - l) * plane + (rj - r) * pcols + cj - c
+            in_view = abs(lj - l) <= 1 and abs(rj - r) <= v and abs(cj - c) <= v
+            assert (d in view) == in_view
+            if in_view:
+                assert view[d] == (
+                    (4 + lj - l) * w * w + (rj - r + v) * w + cj - c + v,
+                    (4 + l - lj) * w * w + (r - rj + v) * w + c - cj + v,
+                )
