@@ -25,9 +25,10 @@ environments. Where the single environment walks agents in Python, this module w
   :func:`promises.update_trust` are computed for all worlds at once (partners of boosts and climbs
   only in the few worlds where someone boosts or climbs).
 * **Observations** (:mod:`mazesim.observation`): the maze bank keeps each maze's static cell codes
-  cut into window rows, so each floor of a window is one gather of a ``(2v+1)^2``-byte record;
-  mechanism cells whose state changed their code and other agents are then written where they are
-  in view (a table maps the difference of two cell ids to the place in the window).
+  cut into window rows, so each floor of a window is a ``(2v+1)^2``-byte record, next to constant
+  records for the constant planes: a whole observation is one gather of nine records. Mechanism
+  cells whose state changed their code and other agents are then written where they are in view (a
+  table maps the difference of two cell ids to the place in the window).
 
 Mazes are generated lazily through the process-wide cache of the single environment (a maze is a
 pure function of ``(scenario, seed)``) and kept in a *maze bank*: per maze a padded copy of the tiles
@@ -191,6 +192,12 @@ class _CellOptions(dict):
 _DEPENDS = 1 << 15
 #: ``_MASK_BITS[x]``: the ``(N_ACTIONS,)`` int8 mask with action ``a`` legal where bit ``a`` of ``x`` is set
 _MASK_BITS = ((np.arange(1 << N_ACTIONS)[:, None] >> np.arange(N_ACTIONS)) & 1).astype(np.int8)
+#: the same rows as one opaque item each: ``np.take`` of whole rows is several times faster than indexing
+_MASK_ROWS = _MASK_BITS.view(f"V{N_ACTIONS}").reshape(-1)
+
+
+#: a banked cell: terrain mask, tile and group id in four bytes
+_CELL = np.dtype([("mask", np.uint16), ("tile", np.uint8), ("group", np.int8)])
 
 
 def _cell_masks(tiles: np.ndarray) -> np.ndarray:
@@ -222,13 +229,35 @@ def _any_last(x: np.ndarray) -> np.ndarray:
     return x.any(axis=-1)
 
 
+def _count_last(x: np.ndarray) -> np.ndarray:
+    """``x.sum(axis=-1)`` for a C-contiguous bool array, read like :func:`_any_last`: multiplying the
+    row's bytes, read as one unsigned integer, by ``0x0101...01`` sums them into the top byte."""
+    n = x.shape[-1]
+    if n in (2, 4, 8) and x.flags.c_contiguous:
+        ones = np.array(int("01" * n, 16), dtype=f"u{n}")
+        return (x.view(f"u{n}")[..., 0] * ones) >> (8 * (n - 1))
+    return x.sum(axis=-1)
+
+
+def _pair_any(a: np.ndarray, b: np.ndarray, skip_self: bool = False) -> np.ndarray:
+    """``(B, N)`` bool: ``out[w, i]`` whether ``a[w, j] == b[w, i]`` for some ``j`` (``j != i`` with
+    ``skip_self``), for ``(B, N)`` arrays. Compared agent-major, ``(N, N, B)``, so that numpy's loops
+    run along the long batch axis rather than over ``N`` at a time."""
+    n = a.shape[1]
+    eq = np.ascontiguousarray(a.T)[None, :, :] == np.ascontiguousarray(b.T)[:, None, :]  # [i, j, w]
+    if skip_self:
+        eq.reshape(n * n, -1)[:: n + 1] = False
+    return np.ascontiguousarray(eq.any(axis=1).T)
+
+
 class _MazeBank:
     """Static data of the mazes in use, stacked into arrays indexed by slot.
 
-    Per slot: ``tiles``/``group`` ``(P,)`` in the padded geometry of the observation encoder
-    (one wall floor below and above, ``v`` wall cells around; cell id
-    ``((l + 1) * (rows + 2v) + r + v) * (cols + 2v) + c + v``); ``cell_mask`` ``(P,)`` uint16 (see
-    :func:`_cell_masks`); ``starts`` ``(N,)`` cell ids;
+    Per slot: ``cells`` ``(P,)`` in the padded geometry of the observation encoder (one wall floor
+    below and above, ``v`` wall cells around; cell id ``((l + 1) * (rows + 2v) + r + v) * (cols + 2v)
+    + c + v``) of :data:`_CELL` records: the terrain ``mask`` (see :func:`_cell_masks`), ``tile`` and
+    ``group``, side by side so that looking up an agent's cell reads one cache line (``tiles``,
+    ``group`` and ``cell_mask`` are views of the fields); ``starts`` ``(N,)`` cell ids;
     ``n_levers`` ``(G + 1,)`` levers per gate; ``mech_pos``/``mech_kind``/``mech_group`` ``(M,)``
     the mechanism cells whose observation code depends on the state, and ``mech_flag`` ``(M,)`` the
     column of the flag that changes their code in the environment's ``(B, D + G + C + 3)`` mechanism
@@ -237,8 +266,10 @@ class _MazeBank:
     ``window_rows``: the static cell codes cut into rows of ``w = 2v + 1`` codes, so that each floor
     of an observation window is one ``w * w``-byte record: row ``(c, level, r)`` of a slot holds the
     codes of cells ``(level, r, c .. c + w - 1)`` (``r`` and ``c`` padded, ``level`` not), and a
-    window's floor is ``w`` consecutive rows. Slot ``s`` starts at row ``first_row(s)``; the first
-    ``w`` rows are all ``blocked``: the floor below the lowest and above the highest one.
+    window's floor is ``w`` consecutive rows. Slot ``s`` starts at row ``first_row(s)``. Before the
+    slots come 256 constant records, code ``x`` at row ``const_row(x)``: ``blocked`` (the floor below
+    the lowest and above the highest one) at row 0, and the constant planes of channels 3-8, so that a
+    whole observation is one gather of ``w * w``-byte records.
     Slots used by no world are kept for ``cache`` further mazes (least recently used first out),
     then reused.
     """
@@ -258,9 +289,7 @@ class _MazeBank:
         self.free: list[int] = []
         self.layouts: list[Layout | None] = []
         self.rules: list[_LazyRules | None] = []
-        self.tiles = np.zeros((0, self.size), dtype=np.uint8)
-        self.group = np.zeros((0, self.size), dtype=np.int8)
-        self.cell_mask = np.zeros((0, self.size), dtype=np.uint16)
+        self.cells = np.zeros((0, self.size), dtype=_CELL)
         self.starts = np.zeros((0, scenario.agents), dtype=np.int64)
         self.n_levers = np.zeros((0, self.n_gates + 1), dtype=np.int16)
         self.mech_pos = np.zeros((0, 1), dtype=np.intp)
@@ -269,14 +298,35 @@ class _MazeBank:
         self.mech_flag = np.full((0, 1), self.n_doors, dtype=np.int64)
         self.w = 2 * v + 1
         self.rows_per_slot = cols * levels * self.padded[1]
-        self.window_rows = np.full(self.w * self.w, Code.BLOCKED, dtype=np.uint8)
+        self.head_rows = 256 * self.w
+        codes = (np.arange(256) + int(Code.BLOCKED)) % 256  # of the records in order
+        self.window_rows = np.repeat(codes.astype(np.uint8), self.w * self.w)
 
     def first_row(self, slots: np.ndarray) -> np.ndarray:
         """Row of ``window_rows`` where each of ``slots`` starts."""
-        return self.w + slots * self.rows_per_slot
+        return self.head_rows + slots * self.rows_per_slot
+
+    def const_row(self, codes: np.ndarray) -> np.ndarray:
+        """Row of ``window_rows`` where the record of ``w * w`` times each of ``codes`` starts."""
+        return self.w * ((np.asarray(codes, dtype=np.int64) - int(Code.BLOCKED)) % 256)
+
+    @property
+    def tiles(self) -> np.ndarray:
+        """``(slots, P)`` uint8 tiles (a view)."""
+        return self.cells["tile"]
+
+    @property
+    def group(self) -> np.ndarray:
+        """``(slots, P)`` int8 group ids, -1 for none (a view)."""
+        return self.cells["group"]
+
+    @property
+    def cell_mask(self) -> np.ndarray:
+        """``(slots, P)`` uint16 terrain masks (a view)."""
+        return self.cells["mask"]
 
     def nbytes(self) -> int:
-        arrays = (self.tiles, self.group, self.cell_mask, self.starts, self.n_levers, self.mech_pos)
+        arrays = (self.cells, self.starts, self.n_levers, self.mech_pos)
         arrays += (self.mech_kind,)
         arrays += (self.mech_group, self.mech_flag, self.window_rows)
         return sum(a.nbytes for a in arrays)
@@ -314,7 +364,7 @@ class _MazeBank:
         return rules
 
     def _grow(self, n: int) -> None:
-        old = len(self.tiles)
+        old = len(self.cells)
         if n <= old:
             return
         new = max(n, 2 * old, 8)
@@ -324,9 +374,7 @@ class _MazeBank:
             out[:old] = a
             return out
 
-        self.tiles = widen(self.tiles, _WALL)
-        self.group = widen(self.group, -1)
-        self.cell_mask = widen(self.cell_mask, 1)
+        self.cells = widen(self.cells, np.array((1, _WALL, -1), dtype=_CELL))
         self.starts = widen(self.starts, 0)
         self.n_levers = widen(self.n_levers, 0)
         self.mech_pos = widen(self.mech_pos, 0)
@@ -334,7 +382,7 @@ class _MazeBank:
         self.mech_group = widen(self.mech_group, -1)
         self.mech_flag = widen(self.mech_flag, self.n_doors)
         # left unfilled: the pages of slots not yet loaded stay out of resident memory
-        rows = np.empty(self.w * self.w + new * self.rows_per_slot * self.w, dtype=np.uint8)
+        rows = np.empty((self.head_rows + new * self.rows_per_slot) * self.w, dtype=np.uint8)
         rows[: self.window_rows.size] = self.window_rows
         self.window_rows = rows
         self.layouts.extend([None] * (new - old))
@@ -358,7 +406,7 @@ class _MazeBank:
                 "report this generator bug"
             )
         if not self.free:
-            self._grow(len(self.tiles) + 1)
+            self._grow(len(self.cells) + 1)
         slot = self.free.pop()
         levels, rows, cols = self.shape
         v = self.v
@@ -366,9 +414,10 @@ class _MazeBank:
         tiles[1:-1, v : v + rows, v : v + cols] = layout.tiles
         group = np.full(self.padded, -1, dtype=np.int8)
         group[1:-1, v : v + rows, v : v + cols] = layout.group
-        self.tiles[slot] = tiles.reshape(-1)
-        self.group[slot] = group.reshape(-1)
-        self.cell_mask[slot] = _cell_masks(tiles).reshape(-1)
+        cells = self.cells[slot]
+        cells["tile"] = tiles.reshape(-1)
+        cells["group"] = group.reshape(-1)
+        cells["mask"] = _cell_masks(tiles).reshape(-1)
         w = self.w
         codes = sliding_window_view(_CODE_LUT[tiles[1:-1]], w, axis=2)  # (levels, rows + 2v, cols, w)
         at = int(self.first_row(slot)) * w
@@ -497,6 +546,18 @@ class BatchEnv:
         self._inside_code = np.array([int(round(255 * k / N)) for k in range(N + 1)], dtype=np.uint8)
         self._b = np.arange(B)[:, None]
         self._level_rows = np.arange(-1, 2) * pr  # window rows of the floors below, here and above
+        # per padded cell id: its level and its first window row within a slot of ``bank.window_rows``;
+        # only the ids of cells inside the maze are ever looked up
+        ids = np.arange(self._size)
+        lv, r, c = ids // floor - 1, (ids // pc) % pr - v, ids % pc - v
+        self._cell_level = lv
+        self._cell_row = (c * sc.levels + lv) * pr + r
+        # window rows of the constant records of channels 3-8 (see ``_MazeBank``)
+        bank = self.bank
+        self._zero_row = int(bank.const_row(0))
+        self._cell_level_row = bank.const_row(self._level_code[np.clip(lv, 0, sc.levels - 1)])
+        self._time_row = bank.const_row(self._time_code)
+        self._inside_row = bank.const_row(self._inside_code)
         # ``_in_view[d + _in_view_mid]``: where a cell ``d`` padded ids away from an agent shows in its
         # floors channels 0-2, plus one (0: out of view); ids of cells inside the maze differ by
         # ``d = (dl * pr + dr) * pc + dc`` for exactly one ``(dl, dr, dc)`` (|dr| < pr and |dc| < pc)
@@ -508,12 +569,16 @@ class BatchEnv:
         self._in_view[d[there]] = (((dl + 1) * self.w + dr + v) * self.w + dc + v + 1)[there]
         self._eye = np.eye(N, dtype=bool)
         self._others = ~self._eye
+        self._others_flat = self._others.reshape(-1)
         self._lower = np.arange(N)[None, :] < np.arange(N)[:, None]  # [i, j]: j < i
         self._agent_ids = np.arange(N)
         self._mask_rows = np.arange(B * N, dtype=np.int64).reshape(B, N) * N_ACTIONS
         # dynamic state; mechanism flags carry one extra, always False, column for "no group"
         self.slot = np.full(B, -1, dtype=np.int64)
         self._base = np.zeros((B, 1), dtype=np.int64)  # slot * padded size
+        self._first_row = np.zeros((B, 1), dtype=np.int64)  # bank.first_row(slot)
+        # flat index into ``_mech_state`` of each banked mechanism cell's flag (bank.mech_flag)
+        self._mech_at = np.zeros((B, 1), dtype=np.int64)
         self.cell = np.zeros((B, N), dtype=np.int64)
         self.active = np.zeros((B, N), dtype=bool)
         # doors, gates and ropes are views of one array, so one gather reads the flags of all mechanisms
@@ -529,6 +594,7 @@ class BatchEnv:
         # tile and group of the cell each agent stands on
         self._here_t = np.zeros((B, N), dtype=np.uint8)
         self._here_g = np.zeros((B, N), dtype=np.int64)
+        self._here_mask = np.zeros((B, N), dtype=np.uint16)  # its terrain mask (bank.cells["mask"])
         self._returns = np.zeros(B, dtype=np.float64)
         self._lengths = np.zeros(B, dtype=np.int64)
         self._rngs: list[np.random.Generator | None] = [None] * B
@@ -594,8 +660,8 @@ class BatchEnv:
 
         rw = self.scenario.rewards
         live = before_active
-        n_exited = exited.sum(axis=1)
-        inside = self.active.sum(axis=1)
+        n_exited = _count_last(exited)
+        inside = _count_last(self.active)
         escape = (n_exited > 0) & (inside == 0)
         if rw.team:
             team = rw.exit * n_exited - rw.step_cost * inside
@@ -616,8 +682,9 @@ class BatchEnv:
         terminated = live & ~self.active
         truncate = self.steps >= self.max_cycles
         truncated = live & truncate[:, None] & ~terminated
-        done = truncate | ~self.active.any(axis=1)
-        escaped = done & ~self.active.any(axis=1)
+        left = inside == 0
+        done = truncate | left
+        escaped = done & left
         ep_return = np.where(done, self._returns, 0.0)
         ep_length = np.where(done, self._lengths, 0)
         self._returns[done] = 0.0
@@ -648,7 +715,7 @@ class BatchEnv:
         """Bytes held in the batch's arrays (world state, cell codes, maze bank)."""
         arrays = (self.slot, self.cell, self.active, self._mech_state, self.trust)
         arrays += (self.steps, self.maze_seed, self._mask, self._returns, self._lengths, self._base)
-        arrays += (self._here_t, self._here_g)
+        arrays += (self._here_t, self._here_g, self._here_mask)
         return sum(a.nbytes for a in arrays) + self.bank.nbytes()
 
     # -- validation -----------------------------------------------------------------------------------
@@ -660,20 +727,22 @@ class BatchEnv:
             raise ValueError(f"step(): actions must have shape {want}, got {actions.shape}")
         live = self.active
         if self.action_mode == "discrete":
-            if actions.dtype == bool or not np.issubdtype(actions.dtype, np.integer):
+            if actions.dtype.kind not in "iu":  # bool is kind "b"
                 b, i = self._first(live)
                 raise ValueError(
                     f"step(): world {b}, agent_{i}: actions must be integers in [0, {N_ACTIONS}), got "
                     f"{actions[b, i]!r} (dtype {actions.dtype}); pass an integer array (B, N)"
                 )
-            bad = live & ((actions < 0) | (actions >= N_ACTIONS))
-            if bad.any():
-                b, i = self._first(bad)
-                raise ValueError(
-                    f"step(): world {b}, agent_{i}: action {int(actions[b, i])} out of range [0, {N_ACTIONS})"
-                )
+            if actions.min() < 0 or actions.max() >= N_ACTIONS:  # out of range, or an inactive agent's
+                bad = live & ((actions < 0) | (actions >= N_ACTIONS))
+                if bad.any():
+                    b, i = self._first(bad)
+                    raise ValueError(
+                        f"step(): world {b}, agent_{i}: action {int(actions[b, i])} out of range "
+                        f"[0, {N_ACTIONS})"
+                    )
             # entries of agents that are not active are ignored
-            return np.where(live, actions, _STAY).astype(np.int64), None
+            return np.where(live, actions, _STAY).astype(np.int64, copy=False), None
         if actions.dtype == bool or not (
             np.issubdtype(actions.dtype, np.floating) or np.issubdtype(actions.dtype, np.integer)
         ):
@@ -716,8 +785,8 @@ class BatchEnv:
         in ``"exact"`` mode and, with following, every inconsistent world.
         """
         active, cell = self.active, self.cell
-        legal = self._mask.reshape(-1)[self._mask_rows + act].view(bool)
-        dest = cell + self._dest_off[act]
+        legal = np.take(self._mask, self._mask_rows + act).view(bool)
+        dest = cell + np.take(self._dest_off, act)
         is_boost = act >= _FIRST_BOOST
         is_up = act == _UP
         any_boost = bool(is_boost.any())
@@ -748,7 +817,7 @@ class BatchEnv:
             return joint, kept, np.zeros_like(kept), scalar, int(scalar.sum())
         moves = dest != cell
         here = np.where(active, cell, -1)  # cells of live agents
-        occupied = _any_last(here[:, None, :] == dest[:, :, None]) & moves
+        occupied = _pair_any(here, dest) & moves
         p1 = active & (act != _STAY) & legal & ~occupied
         if any_boost:
             # offers toward each agent's cell, judged before any binding is removed
@@ -762,8 +831,7 @@ class BatchEnv:
         joint = np.where(keep, act, _STAY)
         # the destinations of agents that do not move are made distinct from every cell
         going = np.where(keep & moves, dest, -1 - self._agent_ids)
-        share = (going[:, :, None] == going[:, None, :]) & self._others
-        contested = _any_last(share)
+        contested = _pair_any(going, going, skip_self=True)
         scalar = np.zeros(self.num_envs, dtype=bool)
         worlds = np.flatnonzero(_any_last(contested))
         n_contested = len(worlds)
@@ -776,7 +844,9 @@ class BatchEnv:
             scalar[worlds[bound]] = True
             worlds = worlds[~bound]
             if len(worlds):
-                self._contest(worlds, share[worlds], contested[worlds], joint)
+                going = going[worlds]
+                share = (going[:, :, None] == going[:, None, :]) & self._others
+                self._contest(worlds, share, contested[worlds], joint)
         kept = active & ((joint == act) | (act == _STAY))
         return joint, kept, unbound, scalar, n_contested
 
@@ -815,14 +885,16 @@ class BatchEnv:
         rope = np.take_along_axis(self.ropes, self._here_g, axis=1)
         return climb & ~rope
 
-    def _tile_group(
-        self, cells: np.ndarray, worlds: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Tile (uint8) and group (int64, -1 for none) of padded cell ids ``cells`` ``(B, ...)``, or
-        ``(len(worlds), ...)`` of the given ``worlds``."""
-        base = self._base if worlds is None else self._base[worlds]
-        flat = (base if cells.ndim == 2 else base[:, None]) + cells
-        return self.bank.tiles.reshape(-1)[flat], self.bank.group.reshape(-1)[flat].astype(np.int64)
+    def _look_up(self, worlds: np.ndarray | None = None) -> None:
+        """Set tile, group and terrain mask of the cell each agent stands on (of ``worlds`` only)."""
+        if worlds is None:
+            here = np.take(self.bank.cells, self._base + self.cell)
+            self._here_t, self._here_mask = here["tile"].copy(), here["mask"].copy()
+            self._here_g = here["group"].astype(np.int64)
+        else:
+            here = np.take(self.bank.cells, self._base[worlds] + self.cell[worlds])
+            self._here_t[worlds], self._here_mask[worlds] = here["tile"], here["mask"]
+            self._here_g[worlds] = here["group"]
 
     def _state_of(self, b: int) -> State:
         """World ``b`` as a :class:`~mazesim.world.State` (for the scalar resolver)."""
@@ -890,8 +962,11 @@ class BatchEnv:
         climb = (requested == _UP) & climbing
         cooperative = is_boost | climb
         team = live & ~cooperative & (requested != _STAY) & kept
-        self.trust[..., 0] += team[:, :, None] & live[:, None, :] & self._others
-        w = np.flatnonzero((live & cooperative).any(axis=1))
+        N = self.n_agents
+        # [b, i * N + j]: i's team promise counts for j; (B, N * N) rather than (B, N, N) runs faster
+        counted = np.repeat(team, N, axis=1) & np.tile(live, N) & self._others_flat
+        self.trust.reshape(self.num_envs, N * N, 2)[:, :, 0] += counted
+        w = np.flatnonzero(_any_last(live & cooperative))
         if not len(w):
             return
         # the few worlds where an agent boosts or climbs
@@ -930,18 +1005,19 @@ class BatchEnv:
         interact = active & (joint == _INTERACT)
         pulled = interact & (t == _LEVER)
         if pulled.any():
-            G = self.gates.shape[1]
-            gate = np.where(pulled, g, G - 1)
-            counts = np.zeros((self.num_envs, G), dtype=np.int64)
-            np.add.at(counts, (np.broadcast_to(self._b, gate.shape)[pulled], gate[pulled]), 1)
-            levers = self.bank.n_levers[self.slot]
-            self.gates |= (counts == levers) & (levers > 0)
+            # a gate latches when the levers pulled this step are all of its levers
+            b, i = np.nonzero(pulled)
+            gate = g[b, i]
+            key = b * self.gates.shape[1] + gate
+            counts = np.bincount(key, minlength=self.gates.size)
+            latch = counts[key] == self.bank.n_levers[self.slot[b], gate]
+            self.gates[b[latch], gate[latch]] = True
         lowered = interact & (t == _LEDGE)
         if lowered.any():
-            bb = np.broadcast_to(self._b, lowered.shape)
-            self.ropes[bb[lowered], g[lowered]] = True
-        self.cell = np.where(moving, self.cell + self._dest_off[joint], self.cell)
-        self._here_t, self._here_g = self._tile_group(self.cell)
+            b, i = np.nonzero(lowered)
+            self.ropes[b, g[b, i]] = True
+        self.cell = np.where(moving, self.cell + np.take(self._dest_off, joint), self.cell)
+        self._look_up()
         exited = active & (self._here_t == _EXIT)
         self.active = active & ~exited
         self.steps += 1
@@ -968,18 +1044,24 @@ class BatchEnv:
         self.trust[worlds] = 1.0
         self.steps[worlds] = 0
         self._base[worlds] = slots[:, None] * self._size
-        self._here_t[worlds], self._here_g[worlds] = self._tile_group(self.cell[worlds], worlds)
+        self._first_row[worlds] = bank.first_row(slots)[:, None]
+        width = self._mech_state.shape[1]
+        if self._mech_at.shape[1] != bank.mech_flag.shape[1]:  # a new maze has more mechanism cells
+            self._mech_at = self._b * width + bank.mech_flag[self.slot]
+        else:
+            self._mech_at[worlds] = worlds[:, None] * width + bank.mech_flag[slots]
+        self._look_up(worlds)
 
     # -- observations ---------------------------------------------------------------------------------
     def _observe(self) -> tuple[np.ndarray, np.ndarray]:
         """Doors of the current state, then masks and observations of every live agent."""
         active = self.active
         t, g = self._here_t, self._here_g
-        D = self.doors.shape[1]
-        door = np.where(((t == _DOOR) | (t == _PLATE)) & active, g, D - 1)
         self.doors[:] = False
-        self.doors[np.broadcast_to(self._b, door.shape), door] = True
-        self.doors[:, D - 1] = False
+        on = ((t == _DOOR) | (t == _PLATE)) & active
+        if on.any():
+            b, i = np.nonzero(on)
+            self.doors[b, g[b, i]] = True
         mask = self._masks(t, g)
         self._mask = mask
         obs = self._windows()
@@ -989,8 +1071,8 @@ class BatchEnv:
         """``(B, N, 12)`` int8 action masks: the banked terrain masks, and the full rules for the few
         agents next to a door or gate, or on a ledge or lever."""
         active = self.active
-        code = self.bank.cell_mask.reshape(-1)[self._base + self.cell]
-        m = _MASK_BITS[code & (_DEPENDS - 1)]
+        code = self._here_mask
+        m = np.take(_MASK_ROWS, code & (_DEPENDS - 1)).view(np.int8).reshape(*code.shape, N_ACTIONS)
         depends = (code >= _DEPENDS) & active
         if depends.any():
             b, i = np.nonzero(depends)
@@ -1002,7 +1084,8 @@ class BatchEnv:
         """``(K, 12)`` int8 masks of ``K`` live agents of worlds ``b`` on ``cell`` (tile ``t``, group
         ``g``), from the tiles around them and the state of the mechanisms."""
         flat = self._base[b] + cell[:, None] + self._move_off
-        nt, ng = self.bank.tiles.reshape(-1)[flat], self.bank.group.reshape(-1)[flat].astype(np.int64)
+        there = np.take(self.bank.cells, flat)
+        nt, ng = there["tile"], there["group"].astype(np.int64)
         bb = b[:, None]
         door_open, gate_open = self.doors[bb, ng], self.gates[bb, ng]
         rope, gate_here = self.ropes[b, g], self.gates[b, g]
@@ -1045,32 +1128,27 @@ class BatchEnv:
         B, N = self.num_envs, self.n_agents
         w, bank = self.w, self.bank
         active, cell = self.active, self.cell
-        levels, pr, pc = bank.padded
-        lv = cell // self._plane - 1
-        r = (cell // pc) % pr - self.v
-        c = cell % pc - self.v
-        obs = np.empty((B, N, N_OBS_CHANNELS * w * w), dtype=np.uint8)
-        # the floors below, here and above: one (w * w)-byte record of the bank's window rows each
-        at = (bank.first_row(self.slot)[:, None] + (c * (levels - 2) + lv) * pr + r)[
-            ..., None
-        ] + self._level_rows
-        at[..., 0] *= lv > 0  # the blocked record below the lowest floor
-        at[..., 2] *= lv < levels - 3
-        rows = bank.window_rows
-        records = np.ndarray((rows.size // w - w + 1,), dtype=f"V{w * w}", buffer=rows, strides=(w,))
         plane = w * w
-        obs[..., : 3 * plane] = records[at].view(np.uint8).reshape(B, N, 3 * plane)
-        # channels 3-8 are constant planes until agents are marked below: one broadcast write
-        planes = np.zeros((B, N, 6, 1), dtype=np.uint8)
-        planes[:, :, 3, 0] = self._level_code[lv]
-        planes[:, :, 4, 0] = self._time_code[np.minimum(self.steps, self.max_cycles)][:, None]
-        planes[:, :, 5, 0] = self._inside_code[active.sum(axis=1)][:, None]
-        obs.reshape(B, N, N_OBS_CHANNELS, plane)[:, :, 3:] = planes
-        obs[~active] = 0
+        # one (w * w)-byte record of the bank's window rows per channel: the floors below, here and
+        # above, then the constant planes (channels 3-5 are empty until agents are marked below)
+        idx = np.empty((B, N, N_OBS_CHANNELS), dtype=np.intp)
+        at = idx[..., :3]
+        np.add((self._first_row + np.take(self._cell_row, cell))[..., None], self._level_rows, out=at)
+        lv = np.take(self._cell_level, cell)
+        at[..., 0] *= lv > 0  # the blocked record below the lowest floor
+        at[..., 2] *= lv < self.scenario.levels - 1
+        idx[..., 3:6] = self._zero_row
+        idx[..., 6] = np.take(self._cell_level_row, cell)
+        idx[..., 7] = np.take(self._time_row, np.minimum(self.steps, self.max_cycles))[:, None]
+        idx[..., 8] = np.take(self._inside_row, _count_last(active))[:, None]
+        idx[~active] = self._zero_row
+        rows = bank.window_rows
+        records = np.ndarray((rows.size // w - w + 1,), dtype=f"V{plane}", buffer=rows, strides=(w,))
+        obs = records[idx].view(np.uint8).reshape(B, N, N_OBS_CHANNELS * plane)
         flat = obs.reshape(-1)
         # mechanism cells whose state changed their code (a door held open, a gate latched with its
         # levers, a rope lowered), where a live agent sees them
-        flags = np.take_along_axis(self._mech_state, bank.mech_flag[self.slot], axis=1)
+        flags = np.take(self._mech_state, self._mech_at)
         if flags.any():
             bw, m = np.nonzero(flags)
             slot = self.slot[bw]
@@ -1080,14 +1158,21 @@ class BatchEnv:
             observer = bw[k // N] * N + k % N
             codes = _MECH_CODES[bank.mech_kind[slot, m], 1]
             flat[observer * (N_OBS_CHANNELS * plane) + seen[k] - 1] = codes[k // N]
-        # other live agents within the window, one floor below to one above: the observer's trust
-        seen = self._in_view[cell[:, None, :] - cell[:, :, None] + self._in_view_mid]  # [b, i, j]
-        seen = np.where(active[:, :, None] & active[:, None, :] & self._others, seen, 0).reshape(-1)
+        # other live agents within the window, one floor below to one above: the observer's trust.
+        # Agent-major (N, N, B) pairs [i, j, b], so that numpy's loops run along the long batch axis.
+        cell_t = np.ascontiguousarray(cell.T)
+        active_t = np.ascontiguousarray(active.T)
+        seen = np.take(self._in_view, (cell_t[None, :, :] + self._in_view_mid) - cell_t[:, None, :])
+        seen *= active_t[:, None, :] & active_t[None, :, :] & self._others[:, :, None]
         k = np.flatnonzero(seen)
         if len(k):
-            observer, j = k // N, k % N
-            b, i = observer // N, observer % N
-            counts = self.trust.reshape(-1, 2)[(b * N + j) * N + i]
-            code = 1 + np.rint(254 * counts[:, 0] / (counts[:, 0] + counts[:, 1]))
-            flat[observer * (N_OBS_CHANNELS * plane) + 3 * plane + seen[k] - 1] = code.astype(np.uint8)
+            i, j = k // (N * B), (k // B) % N
+            b = k % B
+            at = 2 * ((b * N + j) * N + i)
+            kept, broken = np.take(self.trust, at), np.take(self.trust, at + 1)
+            code = 1 + np.rint(254 * kept / (kept + broken))
+            observer = b * N + i
+            flat[observer * (N_OBS_CHANNELS * plane) + 3 * plane + seen.reshape(-1)[k] - 1] = code.astype(
+                np.uint8
+            )
         return obs.reshape(B, N, N_OBS_CHANNELS, w, w)
