@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.rollout import Policy, run_episode, stack_observations
-from mazesim.expert import Expert
+import mazesim
+from agents.rollout import Policy, act_many, expert_policy, run_episode, run_episodes
 
 
 @dataclass
@@ -98,8 +98,6 @@ def _empty(obs_shape: tuple[int, ...], n_actions: int) -> Dataset:
 
 
 def _make_env(scenario: Any) -> Any:
-    import mazesim
-
     return mazesim.parallel_env(scenario) if not hasattr(scenario, "possible_agents") else scenario
 
 
@@ -122,8 +120,6 @@ def collect_expert(scenario: Any, maze_seeds: Iterable[int], *, seed: int = 0) -
     ``k`` is reset with ``seed + k`` (the solver's noise). Failed episodes are kept too: every
     step is still the expert's choice in that state.
     """
-    from agents.rollout import expert_policy
-
     env = _make_env(scenario)
     shape = env.observation_space(env.possible_agents[0])["observation"].shape
     parts = [_empty(shape, env.action_space(env.possible_agents[0]).n)]
@@ -144,33 +140,48 @@ def collect_dagger(
     seed: int = 0,
     beta: float = 0.0,
     rng: np.random.Generator | None = None,
+    parallel: int = 25,
 ) -> Dataset:
     """Play ``learner`` on each maze seed and label every live agent's state with the expert.
 
     With probability ``beta`` per step (drawn from ``rng``) the expert's joint action is executed
     instead of the learner's (the DAgger mixture; ``beta=0`` is pure learner roll-outs). The
     learner acts in ``scenario``'s discrete mode, so a neural policy takes its most probable
-    action. Episode ``k`` is reset with ``seed + k``.
+    action. Episode ``k`` is reset with ``seed + k``; ``parallel`` episodes are played in lockstep
+    (:func:`agents.rollout.run_episodes`: one forward pass of the learner for all of them).
     """
     if beta > 0 and rng is None:
         raise ValueError("collect_dagger(beta > 0) mixes in expert steps at random: pass rng=")
+    if parallel < 1:
+        raise ValueError(f"collect_dagger: parallel={parallel} must be >= 1")
     env = _make_env(scenario)
     n_actions = env.action_space(env.possible_agents[0]).n
     shape = env.observation_space(env.possible_agents[0])["observation"].shape
+    seeds = [int(s) for s in maze_seeds]
+    more = min(parallel, len(seeds)) - 1
+    envs = [env] + [mazesim.parallel_env(env.scenario, action_mode=env.action_mode) for _ in range(more)]
+    policy = learner if beta <= 0 else _Mixture(learner, beta, rng)  # type: ignore[arg-type]
+    label = lambda e: expert_policy(None, None, e)  # noqa: E731  (cached per maze on the env)
     parts = [_empty(shape, n_actions)]
-    for k, maze_seed in enumerate(maze_seeds):
-        observations, _ = env.reset(seed=seed + k, options={"maze_seed": int(maze_seed)})
-        expert = Expert(env.maze)
-        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        while env.agents:
-            obs, mask = stack_observations(env, observations)
-            live = np.array([a in env.agents for a in env.possible_agents])
-            label = np.asarray(expert.act(env.world), dtype=np.int64)
-            rows.append((obs[live], mask[live], label[live]))
-            use_expert = beta > 0 and rng.random() < beta
-            chosen = label if use_expert else np.asarray(learner(obs, mask, env), dtype=np.int64)
-            observations, *_ = env.step({a: int(chosen[env._index[a]]) for a in env.agents})
-        part = _pairs(*(np.concatenate(c) for c in zip(*rows, strict=True)), int(maze_seed))
-        part.episodes, part.escaped = 1, int(not env.world.active.any())
+    trajs = run_episodes(envs, policy, [(seed + k, m) for k, m in enumerate(seeds)], label=label)
+    for traj in trajs:
+        live = traj.active
+        part = _pairs(traj.obs[live], traj.mask[live], traj.labels[live], traj.maze_seed)
+        part.episodes, part.escaped = 1, int(traj.escaped)
         parts.append(part)
     return parts[0].concat(*parts[1:])
+
+
+class _Mixture:
+    """The DAgger mixture as a policy: per env and step, the expert's joint action with probability
+    ``beta`` (one draw from ``rng`` per env, in order), else the learner's."""
+
+    def __init__(self, learner: Policy, beta: float, rng: np.random.Generator) -> None:
+        self.learner, self.beta, self.rng = learner, beta, rng
+
+    def act_many(self, obs: np.ndarray, mask: np.ndarray, envs: list) -> np.ndarray:
+        chosen = np.asarray(act_many(self.learner, obs, mask, envs), dtype=np.int64)
+        for k, env in enumerate(envs):
+            if self.rng.random() < self.beta:
+                chosen[k] = expert_policy(None, None, env)
+        return chosen

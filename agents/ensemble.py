@@ -223,21 +223,28 @@ class EnsemblePolicy:
         return {k: (v / self._count if self._count else float("nan")) for k, v in self._sums.items()}
 
     def __call__(self, obs: np.ndarray, mask: np.ndarray, env: Any) -> np.ndarray:
-        out = self.ensemble.step(obs, mask)
+        return self.act_many(obs[None], mask[None], [env])[0]
+
+    def act_many(self, obs: np.ndarray, mask: np.ndarray, envs: Sequence[Any]) -> np.ndarray:
+        """Actions in ``K`` envs (same action mode) with one forward pass: ``obs`` ``(K, N, C, H, W)``,
+        ``mask`` ``(K, N, A)`` → ``(K, N)`` actions or ``(K, N, A)`` waves (see
+        :func:`agents.rollout.act_many`)."""
+        k, n = mask.shape[:2]
+        out = self.ensemble.step(obs.reshape(k * n, *obs.shape[2:]), mask.reshape(k * n, -1))
         self.last = out
-        live = np.array([a in env.agents for a in env.possible_agents], dtype=bool)
+        live = np.array([[a in e.agents for a in e.possible_agents] for e in envs], dtype=bool).reshape(-1)
         if live.any():
-            for k in self._sums:
-                self._sums[k] += float(out[k][live].sum())
+            for key in self._sums:
+                self._sums[key] += float(out[key][live].sum())
             self._count += int(live.sum())
         probs = out["probs"]
-        if env.action_mode == "superposition":
-            return probs.astype(np.float32)
+        if envs[0].action_mode == "superposition":
+            return probs.astype(np.float32).reshape(k, n, -1)
         if self.act == "sample":
             cum = probs.cumsum(axis=-1)
             u = self.rng.random(len(probs))[:, None] * cum[:, -1:]
             choice = np.minimum((cum <= u).sum(axis=-1), probs.shape[-1] - 1)
             # a draw can only land on a zero-weight action through rounding; fall back to stay
             bad = probs[np.arange(len(probs)), choice] <= 0
-            return np.where(bad, int(Action.STAY), choice).astype(np.int64)
-        return probs.argmax(axis=-1).astype(np.int64)
+            return np.where(bad, int(Action.STAY), choice).astype(np.int64).reshape(k, n)
+        return probs.argmax(axis=-1).astype(np.int64).reshape(k, n)

@@ -24,6 +24,7 @@ Options::
     --combine RULE, --act MODE    ensemble rule and discrete acting mode (see agents.policy)
     --json OUT                    also write the numbers (and per-episode rows) as JSON
     --device auto|cpu|cuda
+    --parallel K                  episodes played at once, in lockstep (default 25)
 
 Example (the numbers of the README's results section)::
 
@@ -43,8 +44,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from agents.rollout import Policy, Trajectory, run_episode
+from agents.rollout import Policy, Trajectory, run_episodes
 from mazesim.world import Action
+
+#: episodes played at once by :func:`evaluate` (one forward pass of a neural policy for all)
+PARALLEL = 25
 
 
 def split_seeds(scenario: Any, split: str, episodes: int | None = None) -> list[int]:
@@ -77,12 +81,17 @@ def evaluate(
     seed: int = 0,
     action_mode: str | None = None,
     progress: bool = False,
+    parallel: int = PARALLEL,
 ) -> dict[str, Any]:
     """Play ``policy`` once on each maze seed of ``scenario`` and measure it (see module docstring).
 
     ``action_mode`` defaults to ``policy.action_mode`` (else ``"discrete"``). Episode ``k`` is
-    reset with ``seed + k``. Returns the metrics as floats (NaN where undefined, e.g. no escape)
-    plus ``episodes`` and ``per_episode`` (one dict per maze).
+    reset with ``seed + k``. ``parallel`` episodes are played in lockstep, a neural policy acting
+    for all of them in one forward pass (:func:`agents.rollout.run_episodes`); a policy that is a
+    function of its observation (neural policies in superposition mode or acting greedily, the
+    expert) gets the same results for any ``parallel``, while the random policy and ``act="sample"``
+    draw their numbers in lockstep order. Returns the metrics as floats (NaN where undefined, e.g.
+    no escape) plus ``episodes`` and ``per_episode`` (one dict per maze).
 
     >>> from agents.policy import load_policy
     >>> r = evaluate(load_policy("random"), "tutorial", [100000], seed=0)
@@ -92,27 +101,36 @@ def evaluate(
     import mazesim
     from mazesim.expert import solve
 
+    if parallel < 1:
+        raise ValueError(f"parallel={parallel} must be >= 1 (episodes played at once)")
     mode = action_mode or getattr(policy, "action_mode", "discrete")
-    env = mazesim.parallel_env(scenario, action_mode=mode)
+    seeds = [int(s) for s in seeds]
+    envs = [mazesim.parallel_env(scenario, action_mode=mode) for _ in range(min(parallel, len(seeds)) or 1)]
     if hasattr(policy, "reset_stats"):
         policy.reset_stats()
     rows = []
     kept = promised = 0
-    for k, maze_seed in enumerate(tqdm(list(seeds), desc="evaluate", disable=not progress, leave=False)):
-        traj = run_episode(env, policy, seed=seed + k, maze_seed=int(maze_seed))
-        expert = solve(env.maze, max_steps=env.max_cycles)
-        k_kept, k_promised = promise_counts(traj)
-        kept, promised = kept + k_kept, promised + k_promised
-        rows.append(
-            {
-                "maze_seed": int(maze_seed),
-                "escaped": bool(traj.escaped),
-                "steps": traj.length,
-                "return": traj.team_return,
-                "expert_escaped": bool(expert.escaped),
-                "expert_steps": int(expert.steps),
-            }
-        )
+    jobs = [(seed + k, maze_seed) for k, maze_seed in enumerate(seeds)]
+    bar = tqdm(total=len(jobs), desc="evaluate", disable=not progress, leave=False)
+    for first in range(0, len(jobs), len(envs) * 4):  # in chunks, so that the bar moves
+        chunk = jobs[first : first + len(envs) * 4]
+        for traj in run_episodes(envs, policy, chunk, record_obs=False):
+            envs[0].reset(options={"maze_seed": traj.maze_seed})  # the maze, for the expert
+            expert = solve(envs[0].maze, max_steps=envs[0].max_cycles)
+            k_kept, k_promised = promise_counts(traj)
+            kept, promised = kept + k_kept, promised + k_promised
+            rows.append(
+                {
+                    "maze_seed": traj.maze_seed,
+                    "escaped": bool(traj.escaped),
+                    "steps": traj.length,
+                    "return": traj.team_return,
+                    "expert_escaped": bool(expert.escaped),
+                    "expert_steps": int(expert.steps),
+                }
+            )
+            bar.update()
+    bar.close()
     escaped = [r for r in rows if r["escaped"]]
     both = [r for r in escaped if r["expert_escaped"]]
     out: dict[str, Any] = {
@@ -160,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--act", default="auto", choices=("auto", "greedy", "sample"))
     p.add_argument("--json", default=None, help="write the results as JSON to this file")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--parallel", type=int, default=PARALLEL, help="episodes played at once (lockstep)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -173,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes is not None and args.episodes < 1:
         print("agents.evaluate: --episodes must be >= 1", file=sys.stderr)
         return 2
+    if args.parallel < 1:
+        print("agents.evaluate: --parallel must be >= 1", file=sys.stderr)
+        return 2
     try:
         policy = load_policy(
             args.policy, device=args.device, combine=args.combine, act=args.act, seed=args.seed
@@ -184,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     progress = not args.no_progress and sys.stderr.isatty()
     results = evaluate(
-        policy, args.scenario, seeds, seed=args.seed, action_mode=args.action_mode, progress=progress
-    )
+        policy, args.scenario, seeds, seed=args.seed, action_mode=args.action_mode, progress=progress,
+        parallel=args.parallel,
+    )  # fmt: skip
     name = getattr(policy, "name", args.policy)
     print(format_table(results, f"{name} on {args.scenario} ({args.split} seeds)"))
     if args.json:

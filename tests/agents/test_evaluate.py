@@ -15,7 +15,7 @@ from agents.ensemble import Ensemble
 from agents.evaluate import evaluate, main, promise_counts, split_seeds
 from agents.nets import ArchConfig, Classifier
 from agents.policy import ExpertPolicy, load_policy
-from agents.rollout import Trajectory, run_episode
+from agents.rollout import Trajectory, run_episode, run_episodes
 from mazesim.expert import solve
 from mazesim.world import Action
 
@@ -130,3 +130,42 @@ def test_run_episode_records_trajectories_the_evaluation_reads():
     traj = run_episode(env, load_policy("random", seed=0), seed=0, maze_seed=SEEDS[0])
     kept, made = promise_counts(traj)
     assert 0 <= kept <= made <= traj.active.sum()
+
+
+def _untrained_team() -> Ensemble:
+    torch.manual_seed(3)
+    return Ensemble([Classifier(TUTORIAL_OBS, 12, ArchConfig(kind="cnn", hidden=(16,), channels=(4,)))])
+
+
+@pytest.mark.parametrize("mode", ["superposition", "discrete"])
+def test_lockstep_episodes_equal_one_at_a_time(mode):
+    # a neural policy as a function of its observation: waves, or its most probable action
+    policy = _untrained_team().policy(act="greedy")
+    jobs = [(7 + k, s) for k, s in enumerate([100000, 100001, 100002, 100003, 100004])]
+    envs = [mazesim.parallel_env("tutorial", action_mode=mode, max_cycles=30) for _ in range(3)]
+    together = run_episodes(envs, policy, jobs)
+    alone = [run_episode(envs[0], policy, seed=s, maze_seed=m) for s, m in jobs]
+    assert [t.maze_seed for t in together] == [m for _, m in jobs]
+    for a, b in zip(together, alone, strict=True):
+        assert a.escaped == b.escaped and a.length == b.length
+        for field in ("obs", "mask", "actions", "executed", "active", "rewards", "kept"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+
+
+def test_evaluate_gives_the_same_numbers_for_any_parallel():
+    policy = _untrained_team().policy()
+    one, many = (evaluate(policy, "tutorial", SEEDS, seed=0, parallel=p) for p in (1, 3))
+    assert [r for r in one["per_episode"]] == [r for r in many["per_episode"]]
+    assert one["promise_kept_rate"] == many["promise_kept_rate"]
+    assert one["entropy"] == pytest.approx(many["entropy"], rel=1e-9)
+    with pytest.raises(ValueError, match="parallel"):
+        evaluate(policy, "tutorial", SEEDS, parallel=0)
+
+
+def test_lockstep_records_labels_and_can_skip_observations():
+    env = mazesim.parallel_env("tutorial", max_cycles=8)
+    label = lambda e: np.full(len(e.possible_agents), 5)  # noqa: E731
+    random = load_policy("random", seed=0)
+    (traj,) = run_episodes([env], random, [(0, SEEDS[0])], record_obs=False, label=label)
+    assert traj.obs.shape == (traj.length, 2, 0) and (traj.labels == 5).all()
+    assert traj.labels.shape == (traj.length, 2)

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+import mazesim
 from agents.checkpoint import load_checkpoint
 from agents.data import Dataset, collect_dagger, collect_expert
+from agents.ensemble import Ensemble
 from agents.evaluate import evaluate
+from agents.nets import ArchConfig, Classifier
 from agents.policy import load_policy
 from agents.train_imitation import main
 from mazesim.scenario import load_scenario
@@ -162,3 +165,18 @@ def test_a_classifier_that_labels_every_expert_state_replays_the_expert_episodes
     for mode in ("discrete", "superposition"):
         result = evaluate(policy, "tutorial", seeds, seed=0, action_mode=mode)
         assert result["success_rate"] == 1.0, (mode, result["per_episode"])
+
+
+def test_dagger_in_lockstep_collects_what_one_at_a_time_collects():
+    torch.manual_seed(0)
+    shape = mazesim.parallel_env("tutorial").observation_space("agent_0")["observation"].shape
+    net = Classifier(shape, 12, ArchConfig(kind="cnn", hidden=(16,), channels=(4,)))
+    learner = Ensemble([net]).policy(act="greedy")
+    env = mazesim.parallel_env("tutorial", max_cycles=20)
+    one, many = (collect_dagger(env, learner, [3, 4, 5], seed=2, parallel=p) for p in (1, 3))
+    for field in ("obs", "mask", "action", "maze_seed"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(many, field), err_msg=field)
+    assert (one.episodes, one.escaped) == (many.episodes, many.escaped) == (3, one.escaped)
+    # with beta = 1 every executed step is the expert's, so the expert's episode is what is labelled
+    mixed = collect_dagger("tutorial", learner, [5], seed=0, beta=1.0, rng=np.random.default_rng(0))
+    assert mixed.escaped == 1
