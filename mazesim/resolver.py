@@ -333,8 +333,12 @@ def resolve(
     if not 0.0 < eps < 0.5:
         raise WaveError(f"resolve: eps must lie in (0, 0.5), got {eps}")
     n = state.n_agents
-    parsed = _parse(waves, n)
     fr = frame_ if frame_ is not None else frame(layout, state)
+    if type(waves) is list and len(waves) == n:
+        plain = _pass_plain(fr, waves, following)
+        if plain is not None:
+            return plain
+    parsed = _parse(waves, n)
     active = [i for i in range(n) if fr.active[i]]
 
     requested = [_STAY] * n
@@ -391,6 +395,32 @@ def resolve(
     return _resolve_clusters(
         fr, active, requested, act, full, totals, empty, rng, mode, following, eps, max_backtracks, checked
     )
+
+
+def _pass_plain(fr: Frame, waves: list, following: bool) -> Resolution | None:
+    """The resolution of a list of plain int actions that break no rule (the common case of an
+    env step), built without the general path's bookkeeping; None for anything else."""
+    active = fr.active
+    act = []
+    for i, w in enumerate(waves):
+        if type(w) is not int or not 0 <= w < N_ACTIONS:
+            return None
+        act.append(w if active[i] else _STAY)
+    key = tuple(active)
+    plain = _PLAIN.get(key)
+    if plain is None:
+        n = len(key)
+        live = [i for i in range(n) if key[i]]
+        status = tuple(Status.EXECUTED if a else Status.INACTIVE for a in key)
+        plain = _PLAIN[key] = (live, status, (-1,) * n, ("",) * n)
+    live, status, cause, constraint = plain
+    if not _consistent(fr, live, act, following):
+        return None
+    return Resolution(np.array(act, dtype=np.int64), tuple(act), status, cause, constraint)
+
+
+#: per tuple of active flags: live agents, all-executed statuses, no causes, no constraints
+_PLAIN: dict[tuple[bool, ...], tuple[list[int], tuple[Status, ...], tuple[int, ...], tuple[str, ...]]] = {}
 
 
 def _domains(
