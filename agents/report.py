@@ -132,19 +132,20 @@ def evaluate_extra(
     rows: list[dict], sweep_dir: Path, single: str, workers: int
 ) -> dict[tuple[str, str], list[dict]]:
     """Metrics of the ensembles and baselines per ``(scenario, policy)``, one dict per run."""
-    ev = rows[0]["eval"]
+    ev = _evaluation(rows)
     seeds_per_arm = min(len({r["seed"] for r in rows if r["label"] == m}) for m in METHODS)
     jobs = []
     for scenario, name, path in build_ensembles(rows, sweep_dir, single):
         out = sweep_dir / "report" / "evals" / (Path(path).stem + f"-{Path(scenario).stem}.json")
-        jobs.append(((scenario, name), (path, scenario, ev["episodes"], ev["seed"], 0, str(out))))
+        e = ev[scenario]
+        jobs.append(((scenario, name), (path, scenario, e["episodes"], e["seed"], 0, str(out))))
     for scenario in sorted({r["scenario"] for r in rows}):
-        stem = Path(scenario).stem
+        stem, e = Path(scenario).stem, ev[scenario]
         for k in range(seeds_per_arm):
             out = sweep_dir / "report" / "evals" / f"random-{k}-{stem}.json"
-            jobs.append(((scenario, "random"), ("random", scenario, ev["episodes"], ev["seed"], k, str(out))))
+            jobs.append(((scenario, "random"), ("random", scenario, e["episodes"], e["seed"], k, str(out))))
         out = sweep_dir / "report" / "evals" / f"expert-{stem}.json"
-        jobs.append(((scenario, "expert"), ("expert", scenario, ev["episodes"], ev["seed"], 0, str(out))))
+        jobs.append(((scenario, "expert"), ("expert", scenario, e["episodes"], e["seed"], 0, str(out))))
     results: dict[tuple[str, str], list[dict]] = defaultdict(list)
     if workers == 0:
         for key, args in jobs:
@@ -157,6 +158,21 @@ def evaluate_extra(
         for key, fut in futures:
             results[key].append(fut.result())
     return results
+
+
+def _evaluation(rows: list[dict]) -> dict[str, dict]:
+    """Per scenario, the held-out evaluation its trials used (episodes, seed); raises
+    :class:`ReportError` if trials of one scenario were evaluated differently (the ensembles and
+    baselines are evaluated like them, so that every row of a table is measured the same way)."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        e = {"episodes": r["eval"]["episodes"], "seed": r["eval"]["seed"]}
+        if out.setdefault(r["scenario"], e) != e:
+            raise ReportError(
+                f"{r['scenario']}: trial {r['trial_id']} was evaluated on {e}, others on "
+                f"{out[r['scenario']]}; give every arm of a scenario the same eval_episodes"
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +293,7 @@ def render(
 ) -> str:  # fmt: skip
     """The markdown report: provenance, settings, per scenario a table, probabilities of
     improvement and the curves, then the success plot and any failed trials."""
-    ev = rows[0]["eval"]
+    ev = _evaluation(rows)
     seeds = defaultdict(set)
     for r in rows:
         seeds[r["label"]].add(r["seed"])
@@ -288,8 +304,10 @@ def render(
         f"from the runs in `{sweep_dir}` (sweep file `{sweep.source}`). "
         "Do not edit by hand: rerun the command.",
         "",
-        f"Every number is measured on the first {ev['episodes']} held-out maze seeds of each scenario "
-        f"(evaluation seed {ev['seed']}). Cells: interquartile mean over training seeds (runs) with its 95 % "
+        "Every number is measured on the first held-out maze seeds of its scenario ("
+        + ", ".join(f"{Path(k).stem}: {e['episodes']}" for k, e in sorted(ev.items()))
+        + f"; evaluation seed {next(iter(ev.values()))['seed']}). "
+        "Cells: interquartile mean over training seeds (runs) with its 95 % "
         "stratified-bootstrap confidence interval (Agarwal et al. 2021); `—` where undefined (no escapes, "
         "or no entropy for the planner and the random policy). Training seeds per method: "
         + ", ".join(f"{k} {len(v)}" for k, v in sorted(seeds.items()))

@@ -20,6 +20,7 @@ A sweep file (TOML)::
     grid = { lr = [1e-3, 3e-4] }             # every combination of these lists becomes trials
     seeds = [0, 1, 2]              # optional: overrides the top-level seeds for this arm
     scenarios = ["tutorial"]       # optional: overrides the top-level scenarios
+    eval_episodes = 20             # optional: overrides the top-level eval_episodes
 
     [[methods]]                    # a warm-started arm
     method = "grpo"
@@ -125,7 +126,7 @@ ID_COLUMNS = ("trial_id", "status", "label", "method", "scenario", "seed", "para
 #: Columns after the metrics.
 TAIL_COLUMNS = ("node", "host", "pid", "wall_s", "attempts", "error")
 _TOP_KEYS = ("name", "scenarios", "seeds", "eval_episodes", "eval_seed", "methods")
-_METHOD_KEYS = ("method", "label", "init", "params", "grid", "seeds", "scenarios")
+_METHOD_KEYS = ("method", "label", "init", "params", "grid", "seeds", "scenarios", "eval_episodes")
 
 
 class SweepError(ValueError):
@@ -368,6 +369,7 @@ class _Arm:
     combos: list[dict[str, Any]]
     seeds: list[int]
     scenarios: list[str]
+    eval_episodes: int | None = None
 
 
 def parse_sweep(raw: dict[str, Any], origin: str = "<sweep>") -> Sweep:
@@ -406,7 +408,8 @@ def parse_sweep(raw: dict[str, Any], origin: str = "<sweep>") -> Sweep:
         made[k] = []
         for scenario, combo, seed in itertools.product(arm.scenarios, arm.combos, arm.seeds):
             t = Trial.make(
-                arm.method, scenario, seed, {**arm.params, **combo}, label=arm.label, eval_episodes=episodes,
+                arm.method, scenario, seed, {**arm.params, **combo}, label=arm.label,
+                eval_episodes=arm.eval_episodes or episodes,
                 eval_seed=eval_seed, init=deps.get((scenario, seed)),
             )  # fmt: skip
             made[k].append(t)
@@ -450,6 +453,11 @@ def _parse_arm(where: str, entry: Any, known: list[str], seeds: list[int], scena
     combos = [dict(zip(grid, c, strict=True)) for c in itertools.product(*grid.values())] or [{}]
     for combo in combos:
         check_params(method, {**params, **combo}, where)
+    episodes = None
+    if "eval_episodes" in entry:
+        episodes = _expect(where, entry, "eval_episodes", int, "an integer")
+        if episodes < 1:
+            raise SweepError(f"{where}: eval_episodes = {episodes} must be >= 1")
     return _Arm(
         where,
         method,
@@ -459,6 +467,7 @@ def _parse_arm(where: str, entry: Any, known: list[str], seeds: list[int], scena
         combos,
         _int_list(where, entry, "seeds") if "seeds" in entry else seeds,
         _str_list(where, entry, "scenarios") if "scenarios" in entry else scenarios,
+        episodes,
     )
 
 

@@ -77,6 +77,18 @@ def test_grid_and_lists_expand(tmp_path):
     assert "--no-shaping" in argv and "True" not in argv and argv[-1] == "--no-progress"
 
 
+def test_an_arm_can_set_its_own_evaluation_size_without_changing_trial_ids():
+    base = {"eval_episodes": 100, "scenarios": ["tutorial", "three_floor"], "seeds": [0]}
+    one = sw.parse_sweep({**base, "methods": [{"method": "imitation"}]})
+    arms = [
+        {"method": "imitation", "scenarios": ["tutorial"]},
+        {"method": "imitation", "scenarios": ["three_floor"], "eval_episodes": 20},
+    ]
+    two = sw.parse_sweep({**base, "methods": arms})
+    assert [t.trial_id for t in one.trials] == [t.trial_id for t in two.trials]
+    assert [(t.scenario, t.eval_episodes) for t in two.trials] == [("tutorial", 100), ("three_floor", 20)]
+
+
 def test_dry_run_lists_trials_and_runs_nothing(tmp_path, capsys):
     path = write_sweep(tmp_path / "s.toml", [0, 1, 2])
     assert sw.main([str(path), "--sweep-dir", str(tmp_path / "out"), "--dry-run"]) == 0
@@ -118,6 +130,7 @@ def test_bad_hyperparameters_fail_before_anything_runs(params, match):
         ('scenarios = ["atlantis"]\n[[methods]]\nmethod = "grpo"\n', "scenario 'atlantis'"),
         ("seeds = [0]\n", r"no \[\[methods\]\]"),
         ("seeds = [0\n", "not valid TOML"),
+        ('[[methods]]\nmethod = "grpo"\neval_episodes = 0\n', "eval_episodes = 0 must be >= 1"),
     ],
 )
 def test_bad_sweep_files(tmp_path, capsys, text, match):
