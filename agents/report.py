@@ -2,6 +2,7 @@
 
     python -m agents.report --out docs/RESULTS.md                 # sweeps/results.toml (long)
     python -m agents.report --out /tmp/RESULTS.md --quick         # sweeps/results_quick.toml (minutes)
+    python -m agents.report --out docs/RESULTS.md --scenarios tutorial   # one scenario of the sweep
 
 1. Runs the sweep (:mod:`agents.sweep`, resumable: finished trials are kept) — every training
    method on every scenario for every training seed, each evaluated on held-out mazes. In
@@ -376,9 +377,20 @@ def make_report(
     command: str = "python -m agents.report",
     seed: int = 0,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    scenarios: Sequence[str] | None = None,
 ) -> Path:
-    """Run the sweep, evaluate ensembles and baselines, aggregate, write ``out`` and its plots."""
+    """Run the sweep, evaluate ensembles and baselines, aggregate, write ``out`` and its plots.
+
+    ``scenarios``: only these of the sweep's scenarios (their trials, ensembles and baselines), e.g.
+    to report one scenario while another's trials are still running."""
     sweep = load_sweep(sweep_file)
+    if scenarios is not None:
+        unknown = sorted(set(scenarios) - {t.scenario for t in sweep.trials})
+        if unknown:
+            known = sorted({t.scenario for t in sweep.trials})
+            raise ReportError(f"--scenarios {unknown} are not in {sweep_file}; it has {known}")
+        kept = tuple(t for t in sweep.trials if t.scenario in scenarios)
+        sweep = Sweep(sweep.name, kept, sweep.source)
     sweep_dir = sweep_dir or Path("runs") / "sweeps" / sweep.name
     if single not in METHODS:
         raise ReportError(f"--single-method {single!r} is unknown; use one of {METHODS}")
@@ -421,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--address", default=None, help="Ray head HOST:PORT (with --backend ray)")
     p.add_argument("--single-method", default="imitation", choices=METHODS, help="of the same-size ensemble")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--scenarios", nargs="+", default=None, help="only these scenarios of the sweep")
     args = p.parse_args(argv)
     sweep_file = args.sweep or REPO / "sweeps" / ("results_quick.toml" if args.quick else "results.toml")
     command = "python -m agents.report " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -428,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = make_report(
             sweep_file, args.out, sweep_dir=args.sweep_dir, workers=args.workers, backend=args.backend,
             address=args.address, single=args.single_method, command=command.strip(), seed=args.seed,
+            scenarios=args.scenarios,
             on_row=lambda r: print(f"{r['trial_id']}  {r['status']}  {r.get('error', '')}", flush=True),
         )  # fmt: skip
     except (SweepError, ReportError) as exc:

@@ -57,7 +57,8 @@ def test_report_from_a_tiny_sweep_has_every_policy_and_reruns_without_training(t
     path.write_text(SWEEP)
     out = tmp_path / "docs" / "RESULTS.md"
     sweep_dir = tmp_path / "sweep"
-    report.make_report(path, out, sweep_dir=sweep_dir, workers=0, command="python -m agents.report (test)")
+    command = "python -m agents.report (test)"
+    report.make_report(path, out, sweep_dir=sweep_dir, workers=0, command=command, scenarios=["tutorial"])
     text = out.read_text()
     assert "python -m agents.report (test)" in text and "tutorial: 2" in text
     rows = {m.group(1) for m in re.finditer(r"^\| ([^|]+?) \|", text, re.M)}
@@ -85,3 +86,12 @@ def test_report_refuses_a_scenario_evaluated_two_ways():
     with pytest.raises(report.ReportError, match="same eval_episodes"):
         report._evaluation(rows)
     assert report._evaluation(rows[:1]) == {"tutorial": {"episodes": 100, "seed": 0}}
+
+
+def test_report_names_scenarios_the_sweep_does_not_have(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text(SWEEP)
+    argv = ["--sweep", str(path), "--out", str(tmp_path / "R.md"), "--scenarios", "atlantis"]
+    assert report.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "atlantis" in err and "tutorial" in err and not (tmp_path / "R.md").exists()
