@@ -89,6 +89,21 @@ def _interval(statistic, samples: list[np.ndarray], rng, confidence: float, resa
     if all(np.ptp(s) == 0 for s in samples):
         # every resample equals the data: the interval is the point (scipy would warn and give NaN)
         return Interval(point, point, point, runs)
+    fixed = {k: s for k, s in enumerate(samples) if len(s) < 2}
+    n = len(samples)
+    if fixed:
+        # a one-run sample (a deterministic baseline) has nothing to resample; scipy refuses it, so
+        # it is held as it is and only the others are resampled
+        varying = [s for s in samples if len(s) >= 2]
+        inner = statistic
+
+        def statistic(*resampled: np.ndarray, axis: int = -1) -> np.ndarray:
+            lead = resampled[0].shape[:-1]
+            it = iter(resampled)
+            full = [np.broadcast_to(fixed[k], (*lead, 1)) if k in fixed else next(it) for k in range(n)]
+            return inner(*full, axis=axis)
+
+        samples = varying
     res = stats.bootstrap(
         tuple(samples),
         statistic,

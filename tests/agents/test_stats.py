@@ -111,3 +111,16 @@ def test_bad_scores_are_named(scores, match):
 def test_poi_needs_the_same_tasks():
     with pytest.raises(StatsError, match="same tasks"):
         probability_of_improvement(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_interval_against_a_one_run_baseline_resamples_only_the_other_side():
+    # the expert is deterministic: one run; P(X > 1.0) counts ties as one half
+    x = [0.99, 0.98, 1.0, 0.97, 0.99]
+    ci = probability_of_improvement_interval(x, [1.0], np.random.default_rng(0), resamples=400)
+    assert ci.point == pytest.approx(0.1) and 0.0 <= ci.low <= ci.point <= ci.high <= 0.5
+    assert ci.low < ci.high  # x varies, so the interval has a width
+    # the other way round, and a one-run sample on both sides (nothing to resample)
+    back = probability_of_improvement_interval([1.0], x, np.random.default_rng(0), resamples=400)
+    assert back.point == pytest.approx(0.9) and back.low <= back.point <= back.high
+    both = probability_of_improvement_interval([0.5], [0.2], np.random.default_rng(0))
+    assert (both.low, both.point, both.high) == (1.0, 1.0, 1.0)
