@@ -63,21 +63,16 @@ from mazesim.observation import _STATIC, N_OBS_CHANNELS, Code
 from mazesim.resolver import Status, resolve
 from mazesim.scenario import load_scenario
 from mazesim.world import (
-    ALWAYS,
     BOOST_OF_MOVE,
     DELTA,
-    DOOR_OPEN,
-    GATE_OPEN,
-    GATE_SHUT,
     MOVES,
     N_ACTIONS,
-    ROPE_DOWN,
-    ROPE_UP,
     Action,
     Frame,
     Layout,
     State,
     Tile,
+    _CellOptions,
 )
 
 __all__ = ["BatchEnv"]
@@ -120,7 +115,7 @@ class _LazyRules:
         self.shape = (levels, rows, cols)
         self.legal_cache: dict = {}
         tiles, group = layout.tiles, layout.group
-        self.opts = _CellOptions(tiles, group)
+        self.opts = _CellOptions(tiles.reshape(-1), group.reshape(-1), self.shape)
         self.climb = _Default(
             {_cell_id(cell, rows, cols): k for k, cell in enumerate(layout.climb_cells)}, -1
         )
@@ -143,49 +138,6 @@ class _Default(dict):
 
     def __missing__(self, key: int) -> int:
         return self.default
-
-
-_STEPS = {int(m): (int(DELTA[m][1]), int(DELTA[m][2])) for m in MOVES}
-_BOOST_OF = {int(m): int(b) for m, b in BOOST_OF_MOVE.items()}
-
-
-class _CellOptions(dict):
-    """``opts[cell]`` of :class:`mazesim.world.Rules`, built on first access (same rules, same order)."""
-
-    def __init__(self, tiles: np.ndarray, group: np.ndarray) -> None:
-        super().__init__()
-        self.tiles, self.group = tiles, group
-
-    def __missing__(self, here: int) -> dict[int, tuple[int, int, int, int]]:
-        tiles, group = self.tiles, self.group
-        levels, rows, cols = tiles.shape
-        floor = rows * cols
-        lv, rest = divmod(here, floor)
-        r, c = divmod(rest, cols)
-        t, g = int(tiles[lv, r, c]), int(group[lv, r, c])
-        o = {_STAY: (here, ALWAYS, -1, -1)}
-        for m, (dr, dc) in _STEPS.items():
-            nr, nc = r + dr, c + dc
-            if not (0 <= nr < rows and 0 <= nc < cols) or tiles[lv, nr, nc] == _WALL:
-                continue
-            nt, ng = int(tiles[lv, nr, nc]), int(group[lv, nr, nc])
-            kind = DOOR_OPEN if nt == _DOOR else GATE_OPEN if nt == _GATE else ALWAYS
-            there = here + dr * cols + dc
-            o[m] = (there, kind, ng, -1)
-            if nt == _CLIMB:
-                o[_BOOST_OF[m]] = (here, ALWAYS, -1, there)
-        if t in (_STAIRS_UP, _CLIMB) and lv + 1 < levels:
-            o[_UP] = (here + floor, ALWAYS, -1, -1)
-        if lv > 0 and t == _STAIRS_DOWN:
-            o[_DOWN] = (here - floor, ALWAYS, -1, -1)
-        if lv > 0 and t == _LEDGE:
-            o[_DOWN] = (here - floor, ROPE_DOWN, g, -1)
-        if t == _LEDGE:
-            o[_INTERACT] = (here, ROPE_UP, g, -1)
-        if t == _LEVER:
-            o[_INTERACT] = (here, GATE_SHUT, g, -1)
-        out = self[here] = dict(sorted(o.items()))
-        return out
 
 
 #: bit of :func:`_cell_masks` set where the mask also depends on the mechanisms' state

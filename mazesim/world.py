@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -326,11 +327,13 @@ _STEPS = tuple((int(m), int(DELTA[m][1]), int(DELTA[m][2]), int(BOOST_OF_MOVE[m]
 class _CellOptions(dict):
     """``Rules.opts``: indexed by cell id like a list of ``len`` cells, each cell compiled on first
     use. A step touches a handful of cells; compiling all of a ``three_floor`` maze's 1,323 up
-    front took 12 ms per reset, more than a hundred steps' worth of time."""
+    front took 12 ms per reset, more than a hundred steps' worth of time. ``tiles`` and ``group``
+    are the layout's arrays flattened by cell id, as lists or 1-D arrays (the batched env passes
+    views of its banked layouts)."""
 
     __slots__ = ("tiles", "group", "shape")
 
-    def __init__(self, tiles: list[int], group: list[int], shape: tuple[int, int, int]) -> None:
+    def __init__(self, tiles: Sequence[int], group: Sequence[int], shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.tiles, self.group, self.shape = tiles, group, shape
 
@@ -345,14 +348,14 @@ class _CellOptions(dict):
         floor = rows * cols
         lv, rc = divmod(here, floor)
         r, c = divmod(rc, cols)
-        t, g = tiles[here], group[here]
+        t, g = int(tiles[here]), int(group[here])
         o = {_STAY: (here, ALWAYS, -1, -1)}
         for m, dr, dc, boost in _STEPS:
             nr, nc = r + dr, c + dc
             there = here + dr * cols + dc
             if not (0 <= nr < rows and 0 <= nc < cols) or tiles[there] == Tile.WALL:
                 continue
-            nt, ng = tiles[there], group[there]
+            nt, ng = int(tiles[there]), int(group[there])
             kind = DOOR_OPEN if nt == Tile.DOOR else GATE_OPEN if nt == Tile.GATE else ALWAYS
             o[m] = (there, kind, ng, -1)
             if nt == Tile.CLIMB:
