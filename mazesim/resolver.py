@@ -69,7 +69,7 @@ tie-break noise lets agent 1 collapse first, so agent 0's move is withdrawn.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal, NamedTuple
@@ -381,17 +381,7 @@ def resolve(
 
     checked = mode != "exact" or not full
     if checked and _consistent(fr, active, act, following):
-        status = [Status.INACTIVE] * n
-        for i in active:
-            status[i] = Status.FALLBACK if i in empty else Status.EXECUTED
-        return Resolution(
-            np.array(act, dtype=np.int64),
-            tuple(requested),
-            tuple(status),
-            (-1,) * n,
-            ("",) * n,
-            fallbacks=len(empty),
-        )
+        return _executed(fr.active, act, requested, empty)
     return _resolve_clusters(
         fr, active, requested, act, full, totals, empty, rng, mode, following, eps, max_backtracks, checked
     )
@@ -399,28 +389,44 @@ def resolve(
 
 def _pass_plain(fr: Frame, waves: list, following: bool) -> Resolution | None:
     """The resolution of a list of plain int actions that break no rule (the common case of an
-    env step), built without the general path's bookkeeping; None for anything else."""
+    env step), without the general path's wave parsing; None for anything else."""
     active = fr.active
     act = []
     for i, w in enumerate(waves):
         if type(w) is not int or not 0 <= w < N_ACTIONS:
             return None
         act.append(w if active[i] else _STAY)
-    key = tuple(active)
-    plain = _PLAIN.get(key)
-    if plain is None:
-        n = len(key)
-        live = [i for i in range(n) if key[i]]
-        status = tuple(Status.EXECUTED if a else Status.INACTIVE for a in key)
-        plain = _PLAIN[key] = (live, status, (-1,) * n, ("",) * n)
-    live, status, cause, constraint = plain
-    if not _consistent(fr, live, act, following):
+    if not _consistent(fr, _tables(active)[0], act, following):
         return None
-    return Resolution(np.array(act, dtype=np.int64), tuple(act), status, cause, constraint)
+    return _executed(active, act, act, ())
 
 
-#: per tuple of active flags: live agents, all-executed statuses, no causes, no constraints
-_PLAIN: dict[tuple[bool, ...], tuple[list[int], tuple[Status, ...], tuple[int, ...], tuple[str, ...]]] = {}
+def _executed(
+    active: list[bool], act: list[int], requested: Sequence[int], empty: Collection[int]
+) -> Resolution:
+    """The resolution that executes ``act`` as it is (a consistent joint action): every live agent
+    as it asked, or staying where its wave had no legal weight (``empty``, counted as fallbacks)."""
+    _, status, cause, constraint = _tables(active)
+    if empty:
+        status = tuple(Status.FALLBACK if i in empty else s for i, s in enumerate(status))
+    return Resolution(
+        np.array(act, dtype=np.int64), tuple(requested), status, cause, constraint, fallbacks=len(empty)
+    )
+
+
+def _tables(active: list[bool]) -> tuple[list[int], tuple[Status, ...], tuple[int, ...], tuple[str, ...]]:
+    """Per pattern of active agents (cached): the live agents, everyone live executed and
+    the rest inactive, no causes and no constraints."""
+    key = tuple(active)
+    found = _TABLES.get(key)
+    if found is None:
+        n = len(key)
+        status = tuple(Status.EXECUTED if a else Status.INACTIVE for a in key)
+        found = _TABLES[key] = ([i for i in range(n) if key[i]], status, (-1,) * n, ("",) * n)
+    return found
+
+
+_TABLES: dict[tuple[bool, ...], tuple[list[int], tuple[Status, ...], tuple[int, ...], tuple[str, ...]]] = {}
 
 
 def _domains(
