@@ -111,12 +111,16 @@ def evaluate(
     rows = []
     kept = promised = 0
     jobs = [(seed + k, maze_seed) for k, maze_seed in enumerate(seeds)]
+    experts: dict[int, Any] = {}  # the expert on each episode's maze, solved as the episode ends
+
+    def solve_maze(k: int, env: Any, _: Trajectory) -> None:
+        experts[k] = solve(env.maze, max_steps=env.max_cycles)
+
     bar = tqdm(total=len(jobs), desc="evaluate", disable=not progress, leave=False)
     for first in range(0, len(jobs), len(envs) * 4):  # in chunks, so that the bar moves
         chunk = jobs[first : first + len(envs) * 4]
-        for traj in run_episodes(envs, policy, chunk, record_obs=False):
-            envs[0].reset(options={"maze_seed": traj.maze_seed})  # the maze, for the expert
-            expert = solve(envs[0].maze, max_steps=envs[0].max_cycles)
+        for k, traj in enumerate(run_episodes(envs, policy, chunk, record_obs=False, on_done=solve_maze)):
+            expert = experts.pop(k)
             k_kept, k_promised = promise_counts(traj)
             kept, promised = kept + k_kept, promised + k_promised
             rows.append(

@@ -123,6 +123,7 @@ def run_episodes(
     *,
     record_obs: bool = True,
     label: Callable[[Any], np.ndarray] | None = None,
+    on_done: Callable[[int, Any, Trajectory], None] | None = None,
 ) -> list[Trajectory]:
     """Play one episode per ``(seed, maze_seed)`` of ``jobs`` on the ``envs`` in lockstep.
 
@@ -135,7 +136,8 @@ def run_episodes(
     Returns the trajectories in job order. ``record_obs=False`` keeps ``obs`` and ``mask`` empty
     (``(T, N, 0)``), for callers that only need outcomes. ``label(env)``, if given, is called
     before every step and its ``(N,)`` result recorded in ``Trajectory.labels`` (e.g. the
-    expert's joint action, for DAgger).
+    expert's joint action, for DAgger). ``on_done(k, env, trajectory)``, if given, is called when
+    job ``k`` ends, while ``env`` still holds its maze.
     """
     envs = list(envs)
     n = len(envs[0].possible_agents)
@@ -187,6 +189,8 @@ def run_episodes(
                 still.append((k, env, observations, cols))
             else:
                 out[k] = _trajectory(env, cols, n)
+                if on_done is not None:
+                    on_done(k, env, out[k])
         playing[:] = still
         for env in [env for env in envs if all(env is not e for _, e, _, _ in playing)]:
             start(env)
