@@ -9,7 +9,9 @@ import pytest
 from agents import report
 from agents import sweep as sw
 
-SWEEP = """
+# GRPO and LUFFY take the same tiny budget
+GROUP = "{ steps = 40, groups = 1, group_size = 2, eval_every = 1, eval_episodes = 1 }"
+SWEEP = f"""
 name = "tiny_report"
 scenarios = ["tutorial"]
 seeds = [0]
@@ -30,7 +32,7 @@ eval_episodes = 1
 [[methods]]
 method = "grpo"
 init = "imitation"
-params = { steps = 40, groups = 1, group_size = 2, eval_every = 1, eval_episodes = 1 }
+params = {GROUP}
 
 [[methods]]
 method = "dqn"
@@ -48,7 +50,7 @@ eval_episodes = 1
 [[methods]]
 method = "luffy"
 init = "imitation"
-params = { steps = 40, groups = 1, group_size = 2, eval_every = 1, eval_episodes = 1 }
+params = {GROUP}
 """
 
 
