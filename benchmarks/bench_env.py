@@ -6,6 +6,9 @@
 Random legal actions, no rendering, one process (pin it to one core with ``taskset -c 0``).
 Prints environment steps per second (a step moves every agent once, episodes reset when they end,
 new mazes generated), the median of ``--repeats`` timed windows, and the ratios mazesim / peer.
+The windows of mazesim and its peers are taken in turn (one of each per round), and a ratio is the
+median over rounds of the two windows of that round, so a shared machine whose speed drifts during
+the run moves both sides of a ratio alike.
 Windows are timed in process CPU time (``--clock process``, the default), so time spent waiting
 for a busy core does not count; ``--clock wall`` times them by the wall clock. Peers come from the
 ``bench`` extra (``pip install -e .[bench]``); a missing peer is reported, not faked.
@@ -30,20 +33,39 @@ import numpy as np
 CLOCKS = {"process": time.process_time, "wall": time.perf_counter}
 
 
+def window(step_fn, seconds: float, clock=time.perf_counter) -> float:
+    """Steps/s of ``step_fn`` over one window of about ``seconds``, timed by ``clock``."""
+    n, t0 = 0, clock()
+    while True:
+        for _ in range(100):
+            step_fn()
+        n += 100
+        dt = clock() - t0
+        if dt >= seconds:
+            return n / dt
+
+
 def time_windows(step_fn, seconds: float, repeats: int, clock=time.perf_counter) -> float:
     """Median steps/s over ``repeats`` windows of about ``seconds`` each, timed by ``clock``."""
-    rates = []
+    return statistics.median(window(step_fn, seconds, clock) for _ in range(repeats))
+
+
+def interleaved(steppers: dict, seconds: float, repeats: int, clock=time.perf_counter) -> dict:
+    """Steps/s of several steppers, their windows taken in turn: round ``k`` times one window of
+    each, so a machine that speeds up or slows down during the run affects all of them alike.
+
+    Returns ``{name: [steps/s of round 0, round 1, ...]}``; see :func:`ratio`.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
     for _ in range(repeats):
-        n, t0 = 0, clock()
-        while True:
-            for _ in range(100):
-                step_fn()
-            n += 100
-            dt = clock() - t0
-            if dt >= seconds:
-                break
-        rates.append(n / dt)
-    return statistics.median(rates)
+        for name, step_fn in steppers.items():
+            rates[name].append(window(step_fn, seconds, clock))
+    return rates
+
+
+def ratio(ours: list[float], peer: list[float]) -> float:
+    """The median over rounds of ours / peer, each round's windows taken back to back."""
+    return statistics.median(a / b for a, b in zip(ours, peer, strict=True))
 
 
 def mazesim_stepper(scenario: str, seed: int = 0):
@@ -153,17 +175,19 @@ def main(argv: list[str] | None = None) -> dict:
     clock = CLOCKS[args.clock]
     step, env = mazesim_stepper(args.scenario)
     results: dict = {"scenario": args.scenario, "agents": len(env.possible_agents), "clock": args.clock}
-    results["mazesim_steps_per_s"] = time_windows(step, args.seconds, args.repeats, clock)
-    results["mazesim_us_per_step"] = 1e6 / results["mazesim_steps_per_s"]
+    steppers = {"mazesim": step}
     peers = {"minigrid_doorkey_8x8": minigrid_stepper, "mpe2_simple_spread_v3": simple_spread_stepper}
     for name, make in {} if args.no_peers else peers.items():
         try:
-            peer = make()
+            steppers[name] = make()
         except ImportError as exc:
             results[name] = f"not installed ({exc.name}); pip install -e .[bench]"
-            continue
-        results[f"{name}_steps_per_s"] = time_windows(peer, args.seconds, args.repeats, clock)
-        results[f"ratio_vs_{name}"] = results["mazesim_steps_per_s"] / results[f"{name}_steps_per_s"]
+    rates = interleaved(steppers, args.seconds, args.repeats, clock)
+    results["mazesim_steps_per_s"] = statistics.median(rates["mazesim"])
+    results["mazesim_us_per_step"] = 1e6 / results["mazesim_steps_per_s"]
+    for name in list(steppers)[1:]:
+        results[f"{name}_steps_per_s"] = statistics.median(rates[name])
+        results[f"ratio_vs_{name}"] = ratio(rates["mazesim"], rates[name])
     if args.memory_steps:
         results.update(memory_growth(step, args.memory_steps, args.memory_warmup))
     print(f"{'benchmark':<36}{'value':>14}")

@@ -40,12 +40,6 @@ from mazesim.generator import generate  # noqa: E402
 from mazesim.scenario import Mechanics, Scenario  # noqa: E402
 
 
-def median_rate(step, seconds: float, repeats: int, per_step: float = 1.0) -> float:
-    """Median over windows of ``per_step × calls / second`` of this process's CPU time (on a shared
-    machine, other processes then slow the measurement less; ours and the peers' alike)."""
-    return bench_env.time_windows(step, seconds, repeats, clock=time.process_time) * per_step
-
-
 def magent2_battle_stepper(seed: int = 0):
     """MAgent2 battle_v4 with random actions; returns (step, agents-per-step getter)."""
     from magent2.environments import battle_v4
@@ -114,23 +108,28 @@ def section_resolver(rows: list, quick: bool) -> dict:
 
 def section_envs(rows: list, results: dict, seconds: float, repeats: int) -> None:
     step, env = bench_env.mazesim_stepper("three_floor")
-    ours = median_rate(step, seconds, repeats)
-    results["env_steps_per_s"] = ours
-    rows.append(("single env three_floor, 4 agents: env steps/s", ours, "steps/s", "≥ 20,000"))
+    steppers, targets, missing = {"ours": step}, {}, []
     peers = {
         "Minigrid DoorKey-8x8": (bench_env.minigrid_stepper, 2.5),
         "mpe2 simple_spread_v3": (bench_env.simple_spread_stepper, 6.0),
     }
     for name, (make, target) in peers.items():
         try:
-            peer = make()
+            steppers[name], targets[name] = make(), target
         except ImportError as exc:
-            rows.append((f"{name}: steps/s", float("nan"), f"not installed ({exc.name})", ""))
-            continue
-        rate = median_rate(peer, seconds, repeats)
+            missing.append((f"{name}: steps/s", float("nan"), f"not installed ({exc.name})", ""))
+    # windows in turn, ratios per round: see bench_env.interleaved
+    rates = bench_env.interleaved(steppers, seconds, repeats, clock=time.process_time)
+    ours = statistics.median(rates["ours"])
+    results["env_steps_per_s"] = ours
+    rows.append(("single env three_floor, 4 agents: env steps/s", ours, "steps/s", "≥ 20,000"))
+    for name, target in targets.items():
+        rate = statistics.median(rates[name])
         results[f"{name} steps/s"] = rate
         rows.append((f"{name}: steps/s (peer)", rate, "steps/s", ""))
-        rows.append((f"ratio single env / {name}", ours / rate, "×", f"≥ {target}"))
+        ratio = bench_env.ratio(rates["ours"], rates[name])
+        rows.append((f"ratio single env / {name}", ratio, "×", f"≥ {target}"))
+    rows.extend(missing)
 
 
 def section_batch(rows: list, results: dict, quick: bool) -> dict:

@@ -89,71 +89,67 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from mazesim.observation import N_OBS_CHANNELS, Encoder, encode_state
-from mazesim.promise_bridge import step_promises
-from mazesim.resolver import Status, resolve
-from mazesim.world import BOOSTS, N_ACTIONS, Action, Frame, State, apply_joint_action, frame
+from mazesim.promise_bridge import solo_promises, step_promises
+from mazesim.resolver import resolve, solo_step
+from mazesim.world import N_ACTIONS, Action, Frame, State, apply_joint_action, frame
 from promises import PromiseLog
 
 ACTION_MODES = ("discrete", "superposition")
 _STAY, _INTERACT = int(Action.STAY), int(Action.INTERACT)
-_BOOSTS = frozenset(int(b) for b in BOOSTS)
-_EXECUTED = Status.EXECUTED
 
 
 def _advance(
-    before: State, fr: Frame, joint: list[int], status: tuple[Status, ...], coords: np.ndarray
-) -> tuple[State, list[int], list[int]] | None:
-    """The state after ``joint``, the agents that left and the agents' new cell ids, for the common
-    step in which the resolver executed every live agent's own request and nobody boosts; None for
-    any other step.
+    before: State, fr: Frame, joint: Sequence[int], cells: list[int], coords: np.ndarray
+) -> tuple[State, list[int], Frame]:
+    """The state after a solo step, the agents that left, and the new state's :class:`Frame`.
 
-    Such a joint action passed the resolver's consistency check (every action legal, no two
-    agents into one cell, no entering an occupied cell, no swap, no climb without a boost), so
-    :func:`mazesim.world.apply_joint_action` would execute every action as it is: moves, stairs and
-    lowered ropes go to their destination, ``interact`` pulls a lever or lowers a rope. This does
-    exactly that with plain lists; ``tests/mazesim/test_env_fast_paths.py`` checks it against the
-    rules. ``coords``: ``(cells, 3)`` int64, the coordinates of each cell id. The new state shares
-    the arrays of ``before`` that the step leaves as they are (``step_promises`` replaces the trust
-    ledger when the step brings evidence); nothing writes into a state's arrays after it is made.
+    A solo step (:func:`mazesim.resolver.solo_step`) is a joint action every live agent executes
+    alone and as asked, ``cells`` every agent's cell id after it, so
+    :func:`mazesim.world.apply_joint_action` would execute each action as it is: moves, stairs and
+    lowered ropes go to ``cells``, ``interact`` pulls a lever or lowers a rope. This does exactly
+    that with plain lists; ``tests/mazesim/test_env_fast_paths.py`` checks it against the rules.
+    ``coords``: ``(cells, 3)`` int64, the coordinates of each cell id. The new state shares the
+    arrays of ``before`` that the step leaves as they are (``step_promises`` replaces the trust
+    ledger when the step brings evidence), and the new frame the lists of ``fr`` likewise; nothing
+    writes into a state's arrays or a frame's lists after they are made.
     """
     rules, active = fr.rules, fr.active
-    opts = rules.opts
-    cells = list(fr.cell)
-    pulled: list[int] = []
-    lowered: list[int] = []
-    for i, a in enumerate(joint):
-        if a == _STAY or not active[i]:
-            continue
-        if status[i] is not _EXECUTED or a in _BOOSTS:
-            return None
-        here = cells[i]
-        if a == _INTERACT:
-            g = rules.lever[here]
-            if g >= 0:
-                pulled.append(here)
-            else:  # a ledge whose rope is still up (the only other legal interact)
-                lowered.append(rules.ledge[here])
-        else:
-            cells[i] = opts[here][a][0]  # legal: the resolver checked it
-    gates = before.gates_open
-    if pulled:
+    gates, ropes = before.gates_open, before.ropes_down
+    gates_now, ropes_now = fr.gates, fr.ropes
+    if _INTERACT in joint:
+        pulled: list[int] = []
+        lowered: list[int] = []
+        for i, a in enumerate(joint):
+            if a == _INTERACT:
+                here = cells[i]
+                if rules.lever[here] >= 0:
+                    pulled.append(here)
+                else:  # a ledge whose rope is still up (the only other legal interact)
+                    lowered.append(rules.ledge[here])
         for g, levers in enumerate(rules.lever_cells):
-            if not fr.gates[g] and all(c in pulled for c in levers):
+            if pulled and not gates_now[g] and all(c in pulled for c in levers):
                 if gates is before.gates_open:
                     gates = gates.copy()
                 gates[g] = True
-    ropes = before.ropes_down
-    if lowered:
-        ropes = ropes.copy()
-        ropes[lowered] = True
+        if gates is not before.gates_open:
+            gates_now = gates.tolist()
+        if lowered:
+            ropes = ropes.copy()
+            ropes[lowered] = True
+            ropes_now = ropes.tolist()
     exit_ = rules.exit
-    exited = [i for i, c in enumerate(cells) if active[i] and exit_[c]]
-    now = before.active
+    exited = (
+        [i for i, c in enumerate(cells) if exit_[c] and active[i]]
+        if any(map(exit_.__getitem__, cells))
+        else []
+    )
+    now, active_now = before.active, active
     if exited:
         now = now.copy()
         now[exited] = False
+        active_now = now.tolist()
     after = State(coords.take(cells, axis=0), now, gates, ropes, before.trust, before.step + 1)
-    return after, exited, cells
+    return after, exited, Frame(rules, after, cells, (active_now, gates_now, ropes_now))
 
 
 @functools.lru_cache(maxsize=8)
@@ -304,21 +300,30 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
 
         layout, before, fr = self.maze.layout, self.world, self._frame
         following = self.scenario.following
-        report = resolve(
-            layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
-        )
-        joint = report.joint.tolist()
-        moved = _advance(before, fr, joint, report.status, self._coords)
-        if moved is None:
-            after, events = apply_joint_action(layout, before, joint, following=following, frame_=fr)
-            executed, exited, cells = events.executed.tolist(), events.exited, None
+        report = None
+        solo = solo_step(fr, waves) if self.action_mode == "discrete" else None
+        if solo is None:  # the solver decides
+            report = resolve(
+                layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
+            )
+            # the resolved joint action may again be one every agent executes alone
+            solo = solo_step(fr, report.joint.tolist())
+        if solo is not None:  # the common step: no partner's help, no contested cell
+            executed, cells = solo
+            after, exited, new = _advance(before, fr, executed, cells, self._coords)
         else:
-            after, exited, cells = moved
-            executed = joint
-        per_agent, step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
+            after, events = apply_joint_action(
+                layout, before, report.joint.tolist(), following=following, frame_=fr
+            )
+            executed, exited = events.executed.tolist(), events.exited
+            new = Frame(fr.rules, after)
+        if report is None:
+            per_agent, step_info = solo_promises(after, executed, fr.active, self.promise_log)
+        else:
+            per_agent, step_info = step_promises(layout, before, after, report, self.promise_log, fr=fr)
         live = self.agents
         self.world = after
-        self._frame = new = Frame(fr.rules, after, cells)
+        self._frame = new
         rewards = self._rewards(before, after, exited, live)
         index, active = self._index, new.active
         truncated = after.step >= self.max_cycles
@@ -337,7 +342,8 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
                 "step": step_info,
             }
         observations = self._observations(live)
-        self.agents = [] if truncated else [a for a in live if active[index[a]]]
+        if truncated or exited:
+            self.agents = [] if truncated else [a for a in live if active[index[a]]]
         return observations, rewards, terminations, truncations, infos
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -402,8 +408,11 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         fr = self._frame
         index = self._everyone if len(agents) == fr.n else [self._index[a] for a in agents]
         obs, masks = self._encoder.observe_and_mask(self.world, index, fr)
-        # iterating an array yields its rows as views, cheaper than indexing them one by one
-        return {a: {"observation": o, "action_mask": m} for a, o, m in zip(agents, obs, masks, strict=True)}
+        # list(array): its rows as views in one call, cheaper than indexing them one by one
+        return {
+            a: {"observation": o, "action_mask": m}
+            for a, o, m in zip(agents, list(obs), list(masks), strict=True)
+        }
 
     def _rewards(
         self, before: State, after: State, exited: Sequence[int], live: list[str]

@@ -32,6 +32,7 @@ cell codes and the agents (``1 + index``, 0 where none), then the elapsed-steps 
 from __future__ import annotations
 
 import functools
+import itertools
 from enum import IntEnum
 
 import numpy as np
@@ -150,9 +151,10 @@ class Encoder:
         #: channels 3-5 with nobody in view, then 6-8, per (level, time code, inside code)
         self._own: dict[tuple[int, int, int], bytes] = {}
         #: cell id -> terrain window bytes, and -> action mask bytes of an active agent there, under
-        #: the current mechanism states
+        #: the current mechanism states; both per mechanism state in ``_by_mech``
         self._windows: dict[int, bytes] = {}
         self._masks: dict[int, bytes] = {}
+        self._by_mech: dict[tuple, tuple[dict[int, bytes], dict[int, bytes]]] = {}
         # mechanism cells: (flat index, owner, code when shut/up, code when open/down)
         self._mech = [
             [
@@ -190,8 +192,14 @@ class Encoder:
                 for k, g, shut, opened in cells:
                     flat[k] = opened if states[g] else shut
             self._mech_key = (list(fr.doors), list(fr.gates), list(fr.ropes))
-            self._windows.clear()
-            self._masks.clear()
+            # windows and masks of each mechanism state are kept: plates open and shut doors often
+            mech = (tuple(fr.doors), tuple(fr.gates), tuple(fr.ropes))
+            found = self._by_mech.get(mech)
+            if found is None:
+                if len(self._by_mech) >= _MECH_STATES_KEPT:
+                    self._by_mech.clear()
+                found = self._by_mech[mech] = ({}, {})
+            self._windows, self._masks = found
         return self._codes
 
     def _window(self, c: int) -> bytes:
@@ -271,34 +279,29 @@ class Encoder:
         """
         padded, view, cell, live = self._padded, self._view, fr.cell, fr.active
         size = N_OBS_CHANNELS * self.w * self.w
-        n_agents = fr.n
-        if len(agents) == n_agents and len(set(agents)) == n_agents:
-            who, rows = agents, range(n_agents)  # everyone observes: ``who[p]``'s row is ``p``
+        if agents == _everyone(fr.n):
+            who = rows = agents  # everyone observes: agent ``i``'s row is ``i``
+            at = list(map(padded.__getitem__, cell))
         else:
             row = dict(zip(agents, range(len(agents)), strict=True))
             who = list(row)
             who += [j for j in fr.occ.values() if j not in row]
             rows = [row.get(i) for i in who]
-        at = [padded[cell[i]] for i in who]
-        trust = None
-        for p in range(len(who) - 1):
-            x = at[p]
-            for q in range(p + 1, len(who)):
-                seen = view.get(at[q] - x)
-                if seen is None:
-                    continue
-                if trust is None:
-                    trust = state.trust.tolist()
+            at = [padded[cell[i]] for i in who]
+        count = state.trust.item  # two scalars per visible pair: cheaper than the whole ledger as lists
+        for p, q in _pairs(len(who)):
+            seen = view.get(at[q] - at[p])
+            if seen is not None:
                 i, j = who[p], who[q]
                 # 1 + rint(254 t) as numpy computes it: Python's round also rounds half to even
                 n = rows[p]
                 if n is not None and live[j]:
-                    kept, broken = trust[j][i]
-                    out[n * size + seen[0]] = 1 + int(round(254 * kept / (kept + broken)))
+                    kept = count(j, i, 0)
+                    out[n * size + seen[0]] = 1 + int(round(254 * kept / (kept + count(j, i, 1))))
                 n = rows[q]
                 if n is not None and live[i]:
-                    kept, broken = trust[i][j]
-                    out[n * size + seen[1]] = 1 + int(round(254 * kept / (kept + broken)))
+                    kept = count(i, j, 0)
+                    out[n * size + seen[1]] = 1 + int(round(254 * kept / (kept + count(i, j, 1))))
 
     def observe(self, state: State, agent: int) -> np.ndarray:
         """Egocentric observation ``(N_OBS_CHANNELS, 2v+1, 2v+1)`` uint8 of one agent."""
@@ -332,6 +335,18 @@ def _time_codes(max_cycles: int) -> list[int]:
     return [int(round(255 * min(t / max_cycles, 1.0))) for t in range(max_cycles + 1)]
 
 
+@functools.lru_cache(maxsize=64)
+def _everyone(n: int) -> list[int]:
+    """``[0, 1, ..., n - 1]`` (a shared list: do not modify it)."""
+    return list(range(n))
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(k: int) -> tuple[tuple[int, int], ...]:
+    """Every pair ``(p, q)``, ``p < q < k``."""
+    return tuple(itertools.combinations(range(k), 2))
+
+
 def _mask_bytes(legal: tuple[int, ...]) -> bytes:
     found = _MASKS.get(legal)
     if found is None:
@@ -343,6 +358,8 @@ def _mask_bytes(legal: tuple[int, ...]) -> bytes:
 
 
 _U8, _I8 = np.dtype(np.uint8), np.dtype(np.int8)
+#: mechanism states whose windows and masks an :class:`Encoder` keeps (a guard: a maze has few)
+_MECH_STATES_KEPT = 64
 #: action-mask bytes by the tuple of legal actions (a few dozen exist)
 _MASKS: dict[tuple[int, ...], bytes] = {}
 _STAY_MASK = _mask_bytes((int(Action.STAY),))

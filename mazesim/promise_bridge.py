@@ -8,6 +8,7 @@ neither package knows the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -125,39 +126,41 @@ class _Plain(NamedTuple):
 #: depend on nothing else, so a random walk repeats a few hundred keys. Bounded only as a guard.
 _PLAIN: dict[tuple, _Plain] = {}
 _PLAIN_LIMIT = 1 << 12
-#: the entry :func:`_assess` found last, so that :func:`step_promises` need not look it up again
-_LAST: list[_Plain | None] = [None]
+#: live agents -> the status of every agent in a solo step (executed, or inactive)
+_SOLO_STATUS: dict[tuple[bool, ...], tuple[Status, ...]] = {}
 
 
-def _assess(layout: Layout, before: State, report: SolverReport, fr: Frame | None) -> tuple:
-    """The step's assessments. Most steps every agent does what it promised, alone: those
-    assessments are looked up directly; anything else (a substitution, a boost, a climb) takes
-    the general path through :func:`resolutions`, which gives the same result for such steps."""
-    active = fr.active if fr is not None else before.active.tolist()
-    plain = _PLAIN.get((report.requested, report.status, tuple(active)))
+def _plain(requested: tuple[int, ...], status: tuple[Status, ...], active: tuple[bool, ...]) -> _Plain | None:
+    """The outcome of a plain step: every live agent executed its own request, and none of them
+    boosts (``up`` is then never a climb on a partner's boost, which would need one). Such a
+    step's assessments are solitary promises kept as made, so they depend on nothing but these
+    three tuples and are cached; None for any other step."""
+    key = (requested, status, active)
+    plain = _PLAIN.get(key)
     if plain is not None:
-        _LAST[0] = plain
-        return plain.assessments
+        return plain
     out = []
-    for i, (live, requested, status) in enumerate(zip(active, report.requested, report.status, strict=True)):
+    for i, (live, a, st) in enumerate(zip(active, requested, status, strict=True)):
         if not live:
             continue
-        if status is not _EXECUTED or requested in _BOOSTS or requested == _UP:
-            return promises.assess_step(resolutions(layout, before, report, fr))
-        a = _KEPT.get((i, requested))
-        if a is None:
-            a = _KEPT[(i, requested)] = promises.assess(_Resolution(i, requested, requested))
-        out.append(a)
-    return tuple(out)
-
-
-def _is_plain(report: SolverReport, active: list[bool]) -> bool:
-    """Whether every live agent kept a solitary promise (the fast path of :func:`_assess`)."""
-    return all(
-        status is _EXECUTED and requested not in _BOOSTS and requested != _UP
-        for live, requested, status in zip(active, report.requested, report.status, strict=True)
-        if live
+        if st is not _EXECUTED or a in _BOOSTS:
+            return None
+        found = _KEPT.get((i, a))
+        if found is None:
+            found = _KEPT[(i, a)] = promises.assess(_Resolution(i, a, a))
+        out.append(found)
+    assessments = tuple(out)
+    evidence = np.zeros((len(active), len(active), 2))  # this step's evidence on a zero ledger
+    add_evidence(evidence, assessments, active)
+    if len(_PLAIN) >= _PLAIN_LIMIT:
+        _PLAIN.clear()
+    plain = _PLAIN[key] = _Plain(
+        assessments,
+        _agent_infos(assessments),
+        tuple(promises.bindings(assessments)),
+        evidence if evidence.any() else None,
     )
+    return plain
 
 
 def _agent_infos(assessments: tuple) -> dict[int, dict]:
@@ -192,35 +195,14 @@ def step_promises(
     too): copy them, never modify them. ``step`` is JSON-serialisable: the step's bindings as
     ``[giver, user]`` pairs and the solver's counters.
     """
-    active = fr.active if fr is not None else before.active.tolist()
-    assessments = _assess(layout, before, report, fr)
-    plain = None if forgetting else _LAST[0]
-    if plain is None or plain.assessments is not assessments:  # not a cached plain step
-        plain = None
-        if not forgetting and _is_plain(report, active):
-            key = (report.requested, report.status, tuple(active))
-            # the evidence of this step on a zero ledger, added below as one array
-            evidence = np.zeros_like(after.trust)
-            add_evidence(evidence, assessments, tuple(active))
-            if len(_PLAIN) >= _PLAIN_LIMIT:
-                _PLAIN.clear()
-            plain = _PLAIN[key] = _Plain(
-                assessments,
-                _agent_infos(assessments),
-                tuple(promises.bindings(assessments)),
-                evidence if evidence.any() else None,
-            )
+    active = tuple(fr.active if fr is not None else before.active.tolist())
+    plain = None if forgetting else _plain(report.requested, report.status, active)
     if plain is not None:
-        # Each count gets at most one increment (of 1.0) per step, so adding the increments as one
-        # array gives exactly what add_evidence gives.
-        if plain.evidence is not None:
-            after.trust = np.add(after.trust, plain.evidence)
-        if log is not None:
-            log.record(assessments)
-        return plain.per_agent, {
-            "bindings": [list(b) for b in plain.bindings] if plain.bindings else [],
+        return _keep(plain, after, log), {
+            "bindings": [list(b) for b in plain.bindings],
             "solver": _solver_report(report),
         }
+    assessments = promises.assess_step(resolutions(layout, before, report, fr))
     if after.trust is before.trust:  # shared (see maze_escape_v0._advance): never written into
         after.trust = before.trust.copy()
     if forgetting:
@@ -228,7 +210,7 @@ def step_promises(
             after.trust, assessments, active=before.active, forgetting=forgetting, out=after.trust
         )
     else:  # the env owns a valid ledger: skip update_trust's checks on the hot path
-        add_evidence(after.trust, assessments, tuple(active))
+        add_evidence(after.trust, assessments, active)
     if log is not None:
         log.record(assessments)
     step = {
@@ -236,6 +218,33 @@ def step_promises(
         "solver": _solver_report(report),
     }
     return _agent_infos(assessments), step
+
+
+def solo_promises(
+    after: State, joint: Sequence[int], active: Sequence[bool], log: promises.PromiseLog | None = None
+) -> tuple[dict[int, dict], dict]:
+    """:func:`step_promises` of a solo step (:func:`mazesim.resolver.solo_step`): ``joint``
+    executed as requested by the agents live before it (``active``), no solver work."""
+    active = tuple(active)
+    status = _SOLO_STATUS.get(active)
+    if status is None:
+        status = _SOLO_STATUS[active] = tuple(_EXECUTED if a else Status.INACTIVE for a in active)
+    plain = _plain(tuple(joint), status, active)
+    return _keep(plain, after, log), {
+        "bindings": [list(b) for b in plain.bindings],
+        "solver": dict(_NO_SOLVER_WORK),
+    }
+
+
+def _keep(plain: _Plain, after: State, log: promises.PromiseLog | None) -> dict[int, dict]:
+    """Add a plain step's evidence to ``after.trust`` (as a new array) and log its assessments."""
+    # Each count gets at most one increment (of 1.0) per step, so adding the increments as one
+    # array gives exactly what add_evidence gives.
+    if plain.evidence is not None:
+        after.trust = np.add(after.trust, plain.evidence)
+    if log is not None:
+        log.record(plain.assessments)
+    return plain.per_agent
 
 
 def _solver_report(report: SolverReport) -> dict:
@@ -249,4 +258,7 @@ def _solver_report(report: SolverReport) -> dict:
     }
 
 
-__all__ = ["reason", "resolutions", "step_promises"]
+_NO_SOLVER_WORK = {"choices": 0, "removals": 0, "backtracks": 0, "fallbacks": 0, "clusters": 0}
+
+
+__all__ = ["reason", "resolutions", "solo_promises", "step_promises"]

@@ -78,7 +78,7 @@ import numpy as np
 
 from mazesim import wfc
 from mazesim.wfc import WaveError
-from mazesim.world import BOOSTS, N_ACTIONS, Action, Frame, Layout, State, frame
+from mazesim.world import ALWAYS, BOOSTS, N_ACTIONS, Action, Frame, Layout, State, frame
 
 __all__ = [
     "AgentOutcome",
@@ -87,7 +87,9 @@ __all__ = [
     "WaveError",
     "consistent_joint_actions",
     "is_consistent",
+    "pass_through",
     "resolve",
+    "solo_step",
 ]
 
 ONE_PER_CELL = "one_per_cell"
@@ -335,6 +337,9 @@ def resolve(
     n = state.n_agents
     fr = frame_ if frame_ is not None else frame(layout, state)
     if type(waves) is list and len(waves) == n:
+        solo = solo_step(fr, waves)
+        if solo is not None:
+            return pass_through(fr.active, solo[0])
         plain = _pass_plain(fr, waves, following)
         if plain is not None:
             return plain
@@ -387,6 +392,56 @@ def resolve(
     )
 
 
+def solo_step(fr: Frame, waves: list) -> tuple[list[int], list[int]] | None:
+    """A joint action that every live agent can execute alone, as ``(joint, cells)``: the action
+    each agent executes (``stay`` for those that have left) and its cell id after the step; None
+    for any other ``waves``. :func:`resolve` executes such a ``joint`` exactly as requested, with
+    the report of :func:`pass_through`.
+
+    ``waves``: one plain ``int`` action per agent, in index order (an agent that has left stays,
+    whatever it asks). Every live agent's action must be legal where it stands, none a boost or a
+    climb that needs one, no two agents may go to one cell and nobody may enter a cell occupied at
+    the start of the step. Such a joint action is consistent under either ``following`` rule, so
+    :func:`resolve` passes it through unchanged and draws nothing; this is the common step of an
+    environment, and the check yields each agent's destination on the way, so the caller need not
+    look them up again. ``None`` means only that :func:`resolve` has to decide.
+    """
+    active, here_of, occ = fr.active, fr.cell, fr.occ
+    if len(waves) != len(active):
+        return None
+    rules = fr.rules
+    opts, climb, ropes, ok = rules.opts, rules.climb, fr.ropes, fr._ok
+    cells = list(here_of)
+    taken: set[int] = set()
+    act = []
+    for i, a in enumerate(waves):
+        if type(a) is not int or not 0 <= a < N_ACTIONS:
+            return None
+        if a == _STAY or not active[i]:
+            act.append(_STAY)
+            continue
+        here = here_of[i]
+        opt = opts[here].get(a)
+        if opt is None:
+            return None
+        d, kind, g, target = opt
+        if kind != ALWAYS and not ok(kind, g) or target >= 0:
+            return None
+        if d != here:
+            if d in occ or d in taken or a == _UP and climb[here] >= 0 and not ropes[climb[here]]:
+                return None
+            taken.add(d)
+            cells[i] = d
+        act.append(a)
+    return act, cells
+
+
+def pass_through(active: list[bool], joint: list[int]) -> Resolution:
+    """The report of a consistent joint action of plain int actions: ``joint`` executed as
+    requested by every live agent (``active``: which agents are live), no solver work."""
+    return _executed(active, joint, joint, ())
+
+
 def _pass_plain(fr: Frame, waves: list, following: bool) -> Resolution | None:
     """The resolution of a list of plain int actions that break no rule (the common case of an
     env step), without the general path's wave parsing; None for anything else."""
@@ -398,7 +453,7 @@ def _pass_plain(fr: Frame, waves: list, following: bool) -> Resolution | None:
         act.append(w if active[i] else _STAY)
     if not _consistent(fr, _tables(active)[0], act, following):
         return None
-    return _executed(active, act, act, ())
+    return pass_through(active, act)
 
 
 def _executed(

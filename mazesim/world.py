@@ -394,22 +394,30 @@ class Frame:
 
     __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal", "_mech")
 
-    def __init__(self, rules: Rules, state: State, cells: list[int] | None = None) -> None:
-        """``cells``: the cell ids of ``state.pos``, if the caller already has them (not copied)."""
-        _, rows, cols = rules.shape
+    def __init__(
+        self,
+        rules: Rules,
+        state: State,
+        cells: list[int] | None = None,
+        lists: tuple[list[bool], list[bool], list[bool]] | None = None,
+    ) -> None:
+        """``cells``: the cell ids of ``state.pos``, and ``lists``: ``state.active``,
+        ``state.gates_open`` and ``state.ropes_down`` as lists, if the caller already has them
+        (kept as they are, not copied: nobody modifies a frame's lists)."""
         self.rules = rules
-        self.n = state.n_agents
         if cells is None:
+            _, rows, cols = rules.shape
             cells = [(lv * rows + r) * cols + c for lv, r, c in state.pos.tolist()]
         self.cell = cells
-        self.active = state.active.tolist()
-        self.occ = {c: i for i, c in enumerate(self.cell) if self.active[i]}
-        occ = self.occ
+        self.n = len(cells)
+        if lists is None:
+            lists = (state.active.tolist(), state.gates_open.tolist(), state.ropes_down.tolist())
+        self.active, self.gates, self.ropes = lists
+        active = self.active
+        self.occ = occ = {c: i for i, c in enumerate(cells) if active[i]}
         self.doors = [not occ.keys().isdisjoint(cs) for cs in rules.door_cells]
-        self.gates = state.gates_open.tolist()
-        self.ropes = state.ropes_down.tolist()
         self._legal: list[dict[int, tuple[int, int]] | None] = [None] * self.n
-        self._mech = (tuple(self.doors), tuple(self.gates), tuple(self.ropes))
+        self._mech: tuple | None = None  # the mechanism states as a key, made on first use
 
     def _ok(self, kind: int, g: int) -> bool:
         return (
@@ -433,7 +441,10 @@ class Frame:
             here = self.cell[i]
             out = self._legal[i] = {_STAY: (here, -1)}
             return out
-        key = (self.cell[i], self._mech)
+        mech = self._mech
+        if mech is None:
+            mech = self._mech = (tuple(self.doors), tuple(self.gates), tuple(self.ropes))
+        key = (self.cell[i], mech)
         cache = self.rules.legal_cache
         out = cache.get(key)
         if out is None:

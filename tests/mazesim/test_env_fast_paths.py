@@ -1,8 +1,8 @@
 """The environment's fast paths against the general rules they shortcut, step by step.
 
-``maze_escape_v0._advance`` (a plain step executed without ``apply_joint_action``), the cached
-plain-step bookkeeping of ``promise_bridge.step_promises`` and the byte-assembled observations and
-action masks of ``observation.Encoder`` must give exactly what the general code gives.
+``maze_escape_v0._advance`` (a solo step executed without ``apply_joint_action``), the cached
+plain-step bookkeeping of ``promise_bridge`` and the byte-assembled observations and action masks
+of ``observation.Encoder`` must give exactly what the general code gives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import mazesim
 import promises
 from mazesim import maze_escape_v0 as card
 from mazesim import promise_bridge
+from mazesim.resolver import pass_through, solo_step
 from mazesim.world import N_ACTIONS, Action, Frame, apply_joint_action
 
 # mechanism actions more often than moves, so that levers, ropes, stairs and exits happen
@@ -35,45 +36,58 @@ def _actions(env, obs, rng: np.random.Generator) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("scenario", ["levers", "boost", "mixed"])
-def test_plain_steps_advance_exactly_as_the_step_rules(scenario):
+def test_solo_steps_advance_exactly_as_the_step_rules(scenario):
+    """``_advance`` (a solo step executed without ``apply_joint_action``) against the rules, for
+    the requested joint action and for the solver's, and its new frame against a fresh one."""
+    from mazesim.expert import Expert
+
     env = mazesim.parallel_env(scenario=scenario)
     obs, _ = env.reset(seed=3)
+    expert = Expert(env.maze)
     rng = np.random.default_rng(3)
-    checked = interacts = 0
+    checked = interacts = exits = 0
     for _ in range(400):
         if not env.agents:
             obs, _ = env.reset()
+            expert = Expert(env.maze)
         actions = _actions(env, obs, rng)
-        before, fr = env.world, env._frame
+        if rng.random() < 0.6:  # the expert's steps, so that agents reach the exits too
+            joint = expert.act(env.world)
+            actions = {a: int(joint[env._index[a]]) for a in env.agents}
+        before, fr, layout = env.world, env._frame, env.maze.layout
         waves = env._validate(actions)
-        report = card.resolve(env.maze.layout, before, waves, np.random.default_rng(0), frame_=fr)
-        joint = report.joint.tolist()
-        fast = card._advance(before, fr, joint, report.status, env._coords)
-        if fast is not None:
-            want, events = apply_joint_action(env.maze.layout, before, joint, frame_=fr)
-            got, exited, cells = fast
+        report = card.resolve(layout, before, waves, np.random.default_rng(0), frame_=fr)
+        for joint in (waves, report.joint.tolist()):
+            solo = solo_step(fr, joint)
+            if solo is None:
+                continue
+            executed, cells = solo
+            want, events = apply_joint_action(layout, before, executed, frame_=fr)
+            got, exited, new = card._advance(before, fr, executed, cells, env._coords)
             assert want.equals(got) and list(events.exited) == exited
-            assert cells == Frame(fr.rules, want).cell  # the new frame is built from these
-            assert events.executed.tolist() == joint
+            assert events.executed.tolist() == executed
+            ref = Frame(fr.rules, want)
+            for name in ("cell", "active", "occ", "doors", "gates", "ropes"):
+                assert getattr(new, name) == getattr(ref, name), name
             checked += 1
-            interacts += int(Action.INTERACT) in joint
+            interacts += int(Action.INTERACT) in executed
+            exits += len(exited)
         obs = env.step(actions)[0]
-    assert checked > 200
+    assert checked > 400 and exits > 0
     if scenario == "levers":
         assert interacts > 5
 
 
 def test_cached_bookkeeping_matches_the_general_assessment():
-    """Trust, infos and the step record of every step equal a fresh assessment of the step."""
+    """Trust, infos and the step record of every step equal a fresh assessment of the step, on
+    the solo path (no solver work) and on the solver's."""
     env = mazesim.parallel_env(scenario="mixed")
     obs, _ = env.reset(seed=5)
     rng = np.random.default_rng(5)
-    real = card.step_promises
-    seen = {"plain": 0, "other": 0}
+    real, real_solo = card.step_promises, card.solo_promises
+    seen = {"solo": 0, "plain": 0, "other": 0}
 
-    def checked(layout, before, after, report, log=None, forgetting=0.0, fr=None):
-        trust_before = before.trust.copy()
-        per_agent, step = real(layout, before, after, report, log, forgetting, fr)
+    def check(layout, before, after, report, log, fr, per_agent, step, trust_before):
         assessments = promises.assess_step(promise_bridge.resolutions(layout, before, report, fr))
         want = promises.update_trust(trust_before, assessments, active=before.active)
         np.testing.assert_array_equal(after.trust, want)
@@ -83,18 +97,34 @@ def test_cached_bookkeeping_matches_the_general_assessment():
             info = promises.agent_info(a)
             assert {k: v for k, v in per_agent[a.agent].items() if k != "reason"} == info
         assert step["bindings"] == [list(b) for b in promises.bindings(assessments)]
-        seen["plain" if promise_bridge._is_plain(report, fr.active) else "other"] += 1
+        assert step["solver"] == {k: getattr(report, k) for k in step["solver"]}
+
+    def checked(layout, before, after, report, log=None, forgetting=0.0, fr=None):
+        trust_before = before.trust.copy()
+        per_agent, step = real(layout, before, after, report, log, forgetting, fr)
+        check(layout, before, after, report, log, fr, per_agent, step, trust_before)
+        plain = promise_bridge._plain(report.requested, report.status, tuple(fr.active)) is not None
+        seen["plain" if plain else "other"] += 1
         return per_agent, step
 
-    card.step_promises = checked
+    def checked_solo(after, joint, active, log=None):
+        before, fr = env.world, env._frame  # the step has not replaced them yet
+        trust_before = before.trust.copy()
+        per_agent, step = real_solo(after, joint, active, log)
+        report = pass_through(list(active), list(joint))
+        check(env.maze.layout, before, after, report, log, fr, per_agent, step, trust_before)
+        seen["solo"] += 1
+        return per_agent, step
+
+    card.step_promises, card.solo_promises = checked, checked_solo
     try:
         for _ in range(300):
             if not env.agents:
                 obs, _ = env.reset()
             obs = env.step(_actions(env, obs, rng))[0]
     finally:
-        card.step_promises = real
-    assert seen["plain"] > 100 and seen["other"] > 10
+        card.step_promises, card.solo_promises = real, real_solo
+    assert seen["solo"] > 100 and seen["other"] > 10
 
 
 @pytest.mark.parametrize("scenario", ["tutorial", "levers", "boost"])

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mazesim.resolver import Status, WaveError, consistent_joint_actions, is_consistent, resolve
+from mazesim.resolver import (
+    Status,
+    WaveError,
+    consistent_joint_actions,
+    is_consistent,
+    resolve,
+    solo_step,
+)
 from mazesim.world import (
     BOOSTS,
     N_ACTIONS,
@@ -169,6 +176,42 @@ def test_a_consistent_joint_action_passes_through_unchanged_without_draws(seed, 
     assert res.joint.tolist() == wanted
     assert all(s in (Status.EXECUTED, Status.INACTIVE) for s in res.status)
     assert rng.bit_generator.state == before
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_solo_step_is_consistent_and_executed_to_the_cells_it_names(seed):
+    """``solo_step`` (the environment's fast path) accepts only joint actions that break no rule
+    under either following rule and need no partner; the world executes them to its cells."""
+    from mazesim.world import frame
+
+    layout, state = random_world(seed)
+    fr = frame(layout, state)
+    rng = np.random.default_rng(seed)
+    accepted = 0
+    for k in range(20):
+        joint = [int(a) for a in random_waves(seed + k, layout, state, p_int=1.0)]
+        if rng.random() < 0.5:  # also joint actions that the resolver made consistent
+            joint = resolve(layout, state, joint, np.random.default_rng(k)).joint.tolist()
+        solo = solo_step(fr, joint)
+        if solo is None:
+            continue
+        accepted += 1
+        act, cells = solo
+        assert act == [a if state.active[i] else int(A.STAY) for i, a in enumerate(joint)]
+        assert all(a not in BOOSTS for a in act)
+        for following in (False, True):
+            assert is_consistent(layout, state, act, following=following)
+            after, events = apply_joint_action(layout, state, np.asarray(act), following=following)
+            assert events.executed.tolist() == act
+            assert [tuple(p) for p in after.pos.tolist()] == [fr.rules.coords[c] for c in cells]
+        assert resolve(layout, state, joint, np.random.default_rng(0)).joint.tolist() == act
+    # the bad inputs of resolve's plain path are not solo steps: resolve decides or raises
+    assert solo_step(fr, [1.5] * state.n_agents) is None
+    assert solo_step(fr, [N_ACTIONS] * state.n_agents) is None
+    assert solo_step(fr, [0] * (state.n_agents + 1)) is None
+    if accepted == 0:  # every world has some: all agents staying is always a solo step
+        assert solo_step(fr, [int(A.STAY)] * state.n_agents) is not None
 
 
 @settings(max_examples=30, deadline=None)
