@@ -72,10 +72,12 @@ Backends:
 * ``local`` (default): a pool of ``--workers`` processes (``spawn``); ``--workers 0`` runs the
   trials one after another in this process.
 * ``ray``: one Ray task per trial (``num_cpus=1``, ``max_retries=3``: a trial whose node dies is
-  run again on another node). Needs the optional extra (``pip install 'mazesim[ray]'``) on every
-  node and a sweep folder that every node can read and write (a shared file system: a warm-started
-  trial reads its dependency's ``last.pt``, wherever that ran); the driver also
-  writes each returned row, so the table is complete even where it is not shared. Clusters started
+  run again on another node; if those retries are used up on a lost worker or node, the sweep
+  submits the trial again, up to 3 times, waiting 5, 10, 15 s first). Needs the optional extra
+  (``pip install 'mazesim[ray]'``) on every node and a sweep folder that every node can read
+  and write (a shared file system: a warm-started trial reads its dependency's ``last.pt``,
+  wherever that ran); the driver also writes each returned row, so the table is complete even
+  where it is not shared. Clusters started
   with ``ray start`` require token authentication: run this command with ``RAY_AUTH_MODE=token``
   and the cluster's token in ``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``. An address that does
   not answer within ``--connect-timeout`` seconds fails with one line, as does a refused token.
@@ -110,6 +112,11 @@ RESULT = "result.json"
 ATTEMPTS = "attempts.jsonl"
 #: Ray reruns a trial whose worker or node died up to this many times.
 RAY_MAX_RETRIES = 3
+#: When Ray has used up those retries on a lost worker or node (retries can land on a node that
+#: just died, before the cluster has noticed), the sweep submits the trial again, up to this many
+#: times, waiting ``RAY_RESUBMIT_WAIT_S`` times the attempt first.
+RAY_RESUBMITS = 3
+RAY_RESUBMIT_WAIT_S = 5.0
 #: Options the sweep sets itself; a sweep file may not set them as hyperparameters.
 RESERVED = {
     "run_dir": "the sweep sets it",
@@ -753,14 +760,26 @@ def _run_ray(
     ray: Any, trials: Sequence[Trial], sweep_dir: Path, on_row: Callable[[Trial, dict], None]
 ) -> None:
     task = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(run_trial)
-    refs = {task.remote(t, str(sweep_dir.resolve())): t for t in trials}
+    where = str(sweep_dir.resolve())
+    refs = {task.remote(t, where): t for t in trials}
     pending = list(refs)
+    resubmitted: dict[str, int] = {}
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        t = refs[done[0]]
+        t = refs.pop(done[0])
         try:
             row = ray.get(done[0])
-        except ray.exceptions.RayError as exc:  # retries used up: the row says why
+        except ray.exceptions.RayError as exc:
+            # run_trial turns every error of the trial itself into a row, so this is the cluster
+            # losing the trial's worker or node (or an error that wraps the task: never rerun)
+            k = resubmitted.get(t.trial_id, 0)
+            if not isinstance(exc, ray.exceptions.RayTaskError) and k < RAY_RESUBMITS:
+                resubmitted[t.trial_id] = k + 1
+                time.sleep(RAY_RESUBMIT_WAIT_S * (k + 1))
+                ref = task.remote(t, where)
+                refs[ref] = t
+                pending.append(ref)
+                continue
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             row = failed_row(t, f"{type(exc).__name__}: {first}")
         on_row(t, row)

@@ -126,8 +126,9 @@ class _Plain(NamedTuple):
 #: depend on nothing else, so a random walk repeats a few hundred keys. Bounded only as a guard.
 _PLAIN: dict[tuple, _Plain] = {}
 _PLAIN_LIMIT = 1 << 12
-#: live agents -> the status of every agent in a solo step (executed, or inactive)
-_SOLO_STATUS: dict[tuple[bool, ...], tuple[Status, ...]] = {}
+#: (joint, active) of a solo step -> its plain outcome (the same entries as ``_PLAIN``, keyed
+#: without the statuses, which a solo step's ``active`` decides)
+_SOLO: dict[tuple, _Plain] = {}
 
 
 def _plain(requested: tuple[int, ...], status: tuple[Status, ...], active: tuple[bool, ...]) -> _Plain | None:
@@ -225,11 +226,14 @@ def solo_promises(
 ) -> tuple[dict[int, dict], dict]:
     """:func:`step_promises` of a solo step (:func:`mazesim.resolver.solo_step`): ``joint``
     executed as requested by the agents live before it (``active``), no solver work."""
-    active = tuple(active)
-    status = _SOLO_STATUS.get(active)
-    if status is None:
-        status = _SOLO_STATUS[active] = tuple(_EXECUTED if a else Status.INACTIVE for a in active)
-    plain = _plain(tuple(joint), status, active)
+    key = (tuple(joint), tuple(active))
+    plain = _SOLO.get(key)
+    if plain is None:
+        live = key[1]
+        plain = _plain(key[0], tuple(_EXECUTED if a else Status.INACTIVE for a in live), live)
+        if len(_SOLO) >= _PLAIN_LIMIT:
+            _SOLO.clear()
+        _SOLO[key] = plain
     return _keep(plain, after, log), {
         "bindings": [list(b) for b in plain.bindings],
         "solver": dict(_NO_SOLVER_WORK),

@@ -416,8 +416,9 @@ class Frame:
         active = self.active
         self.occ = occ = {c: i for i, c in enumerate(cells) if active[i]}
         self.doors = [not occ.keys().isdisjoint(cs) for cs in rules.door_cells]
-        self._legal: list[dict[int, tuple[int, int]] | None] = [None] * self.n
-        self._mech: tuple | None = None  # the mechanism states as a key, made on first use
+        #: per agent: its legal actions, and the mechanism states as a key: both made on first use
+        self._legal: list[dict[int, tuple[int, int]] | None] | None = None
+        self._mech: tuple | None = None
 
     def _ok(self, kind: int, g: int) -> bool:
         return (
@@ -434,12 +435,15 @@ class Frame:
 
         An agent that has left can only stay. The dict is cached: do not modify it.
         """
-        out = self._legal[i]
+        known = self._legal
+        if known is None:
+            known = self._legal = [None] * self.n
+        out = known[i]
         if out is not None:
             return out
         if not self.active[i]:
             here = self.cell[i]
-            out = self._legal[i] = {_STAY: (here, -1)}
+            out = known[i] = {_STAY: (here, -1)}
             return out
         mech = self._mech
         if mech is None:
@@ -453,7 +457,7 @@ class Frame:
                 for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items()
                 if kind == ALWAYS or self._ok(kind, g)
             }
-        self._legal[i] = out
+        known[i] = out
         return out
 
     def step(self, i: int, a: int) -> tuple[int, int] | None:

@@ -226,7 +226,7 @@ def test_worker_node_dies_mid_sweep_and_no_trial_is_lost(cluster, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, stderr[-3000:]
+    assert proc.returncode == 0, (stdout[-3000:], stderr[-3000:])
     sweep = sw.load_sweep(path)
     rows = sw.collect_rows(out, sweep.trials)
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows), stdout

@@ -382,3 +382,54 @@ def _arms(*arms: dict, seeds: list[int] | None = None) -> dict:
 def test_bad_init_references_fail_at_load_time(raw, match):
     with pytest.raises(sw.SweepError, match=match):
         sw.parse_sweep(raw, "s.toml")
+
+
+def test_a_trial_lost_with_its_node_after_rays_retries_is_submitted_again(tmp_path, monkeypatch):
+    """Ray's own retries can all land on a node that just died; the sweep then submits the trial
+    again (a bounded number of times). A task error is never resubmitted: it is the trial's row."""
+    import types
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        pass
+
+    class NodeDiedError(RayError):
+        pass
+
+    outcomes = {"lost": [NodeDiedError("node died"), None], "task": [RayTaskError("boom")]}
+    outcomes["gone"] = [NodeDiedError("node died")] * (sw.RAY_RESUBMITS + 1)
+    submitted: list[str] = []
+
+    made: list[tuple] = []  # a ref is an index into this list
+
+    class Task:
+        def remote(self, trial, where):
+            submitted.append(trial.label)
+            made.append((trial, outcomes[trial.label].pop(0)))
+            return len(made) - 1
+
+    def get(ref):
+        trial, error = made[ref]
+        if error is not None:
+            raise error
+        return {**sw.base_row(trial), "status": "ok", "error": "", "metrics": {"success_rate": 1.0}}
+
+    fake = types.SimpleNamespace(
+        remote=lambda **_: lambda fn: Task(),
+        wait=lambda pending, num_returns: (pending[:1], pending[1:]),
+        get=get,
+        exceptions=types.SimpleNamespace(RayError=RayError, RayTaskError=RayTaskError),
+    )
+    monkeypatch.setattr(sw, "RAY_RESUBMIT_WAIT_S", 0.0)
+    ids = {"method": "imitation", "scenario": "tutorial", "seed": 0, "params": {}, "init": None}
+    ids.update(eval_episodes=2, eval_seed=0)
+    trials = [types.SimpleNamespace(trial_id=k, label=k, **ids) for k in ("lost", "task", "gone")]
+    rows = {}
+    sw._run_ray(fake, trials, tmp_path, lambda t, row: rows.setdefault(t.label, row))
+    assert rows["lost"]["status"] == "ok"
+    assert rows["task"]["status"] == "failed" and "RayTaskError: boom" in rows["task"]["error"]
+    assert rows["gone"]["status"] == "failed" and "NodeDiedError" in rows["gone"]["error"]
+    assert submitted.count("lost") == 2 and submitted.count("task") == 1
+    assert submitted.count("gone") == sw.RAY_RESUBMITS + 1
