@@ -387,14 +387,14 @@ def _label_zones(layout: Layout) -> np.ndarray:
     inner[tiles == Tile.DOOR] = 1 + group[tiles == Tile.DOOR]
     inner[tiles == Tile.GATE] = 1 + layout.n_doors + group[tiles == Tile.GATE]
     flat_key = key.ravel().tolist()
+    plane = pr * pc
     up = np.zeros((levels, pr, pc), dtype=bool)
     up[:, 1:-1, 1:-1] = tiles == Tile.STAIRS_UP
-    flat_up = up.ravel().tolist()
     down = np.zeros((levels, pr, pc), dtype=bool)
     down[:, 1:-1, 1:-1] = tiles == Tile.STAIRS_DOWN
-    flat_down = down.ravel().tolist()
-    plane = pr * pc
-    offsets = (1, -1, pc, -pc)
+    #: stairs: the cell on the floor they lead to (after the four neighbours on the same floor)
+    vertical = {i: i + plane for i in np.flatnonzero(up).tolist()}
+    vertical.update((i, i - plane) for i in np.flatnonzero(down).tolist())
     label = [-1] * len(flat_key)
     n = 0
     for start in np.flatnonzero(key.ravel() >= 0).tolist():
@@ -405,14 +405,13 @@ def _label_zones(layout: Layout) -> np.ndarray:
         stack = [start]
         while stack:
             i = stack.pop()
-            nbrs = [i + o for o in offsets]
-            if flat_up[i]:
-                nbrs.append(i + plane)
-            if flat_down[i]:
-                nbrs.append(i - plane)
-            for j in nbrs:
+            for j in (i + 1, i - 1, i + pc, i - pc):
                 if label[j] < 0 and flat_key[j] == k:
                     label[j] = n
                     stack.append(j)
+            j = vertical.get(i)
+            if j is not None and label[j] < 0 and flat_key[j] == k:
+                label[j] = n
+                stack.append(j)
         n += 1
     return np.asarray(label, dtype=np.int32).reshape(levels, pr, pc)[:, 1:-1, 1:-1].copy()

@@ -200,22 +200,23 @@ def _tree(h: int, w: int, rng: np.random.Generator) -> tuple[list[list[int]], np
     """A random spanning tree (Kruskal); returns adjacency lists and a per-edge in-tree mask."""
     a, b, _, _ = _edges(h, w)
     parent = list(range(h * w))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     adj: list[list[int]] = [[] for _ in range(h * w)]
     in_tree = np.zeros(len(a), dtype=bool)
     al, bl = a.tolist(), b.tolist()
     for e in rng.permutation(len(a)).tolist():
-        ra, rb = find(al[e]), find(bl[e])
+        # find both roots, halving paths on the way (inline: this loop is most of a floor's cost)
+        ra = u = al[e]
+        while parent[ra] != ra:
+            parent[ra] = parent[parent[ra]]
+            ra = parent[ra]
+        rb = v = bl[e]
+        while parent[rb] != rb:
+            parent[rb] = parent[parent[rb]]
+            rb = parent[rb]
         if ra != rb:
             parent[ra] = rb
-            adj[al[e]].append(bl[e])
-            adj[bl[e]].append(al[e])
+            adj[u].append(v)
+            adj[v].append(u)
             in_tree[e] = True
     return adj, in_tree
 

@@ -285,7 +285,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self.maze_seed = int(maze_seed)
         self.world = State.initial(self.maze.layout, self.maze.starts)
         self._frame = frame(self.maze.layout, self.world)
-        self._coords = np.array(self._frame.rules.coords, dtype=np.int64).reshape(-1, 3)
+        self._coords = self._frame.rules.coord_array
         self._encoder = Encoder(self.maze.layout, self.scenario.view_radius, self.max_cycles)
         self.agents = list(self.possible_agents)
         self.promise_log.clear()

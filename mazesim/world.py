@@ -132,12 +132,11 @@ class Layout:
         object.__setattr__(self, "tiles", tiles)
         object.__setattr__(self, "group", group)
 
-        def cells_of(kinds: tuple[Tile, ...]) -> dict[int, list[Cell]]:
+        def cells_of(kind: Tile) -> dict[int, list[Cell]]:
             out: dict[int, list[Cell]] = {}
-            mask = np.isin(tiles, [int(k) for k in kinds])
-            for lrc in zip(*np.nonzero(mask), strict=True):
-                cell = (int(lrc[0]), int(lrc[1]), int(lrc[2]))
-                g = int(group[cell])
+            found = np.nonzero(tiles == kind)
+            cells = zip(*(a.tolist() for a in found), strict=True)
+            for cell, g in zip(cells, group[found].tolist(), strict=True):
                 if g < 0:
                     raise ValueError(f"Layout: mechanism tile at {cell} has no group id")
                 out.setdefault(g, []).append(cell)
@@ -146,9 +145,9 @@ class Layout:
         def as_tuple(d: dict[int, list[Cell]], n: int) -> tuple[tuple[Cell, ...], ...]:
             return tuple(tuple(d.get(g, ())) for g in range(n))
 
-        doors, plates = cells_of((Tile.DOOR,)), cells_of((Tile.PLATE,))
-        gates, levers = cells_of((Tile.GATE,)), cells_of((Tile.LEVER,))
-        climbs, ledges = cells_of((Tile.CLIMB,)), cells_of((Tile.LEDGE,))
+        doors, plates = cells_of(Tile.DOOR), cells_of(Tile.PLATE)
+        gates, levers = cells_of(Tile.GATE), cells_of(Tile.LEVER)
+        climbs, ledges = cells_of(Tile.CLIMB), cells_of(Tile.LEDGE)
         n_doors = 1 + max([*doors, *plates], default=-1)
         n_gates = 1 + max([*gates, *levers], default=-1)
         n_climbs = 1 + max([*climbs, *ledges], default=-1)
@@ -276,7 +275,8 @@ class Rules:
     terrain may allow on ``cell`` (``condition`` one of ``ALWAYS`` … ``GATE_SHUT``, checked against
     ``group``; ``boost_target`` the climb spot a boost aims at, else -1). ``climb[cell]``: climb
     id of a climb spot, else -1; ``ledge[cell]``: climb id of a ledge, else -1; ``lever[cell]``:
-    gate id of a lever, else -1; ``exit[cell]``: an exit. ``coords[cell]``: ``(l, r, c)``.
+    gate id of a lever, else -1; ``exit[cell]``: an exit. ``coords[cell]``: ``(l, r, c)``, and
+    ``coord_array``: all of them as one read-only ``(cells, 3)`` int64 array.
     ``opts`` is indexed like a list of all cells but compiles each cell on first use.
     Use :func:`rules_of` to get the (cached) rules of a layout.
     """
@@ -289,6 +289,7 @@ class Rules:
         "lever",
         "exit",
         "coords",
+        "coord_array",
         "door_cells",
         "lever_cells",
         "legal_cache",
@@ -305,6 +306,9 @@ class Rules:
         self.lever: list[int] = np.where(tiles == Tile.LEVER, group, -1).ravel().tolist()
         self.exit: list[bool] = (tiles == Tile.EXIT).ravel().tolist()
         self.coords: list[Cell] = list(itertools.product(range(levels), range(rows), range(cols)))
+        #: the same as a read-only ``(cells, 3)`` int64 array
+        self.coord_array = np.indices(self.shape, dtype=np.int64).reshape(3, -1).T.copy()
+        self.coord_array.setflags(write=False)
 
         def ids(cells: tuple[Cell, ...]) -> list[int]:
             return [(lv * rows + r) * cols + c for lv, r, c in cells]
