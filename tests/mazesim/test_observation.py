@@ -121,7 +121,8 @@ def test_state_encoding_marks_each_agent_by_index():
 
 def test_any_subset_and_order_of_observers_sees_the_same_observations():
     """Observers in any order, a subset of the team, an agent that has left among them, agents
-    crowded on neighbouring floors and a ledger with uneven trust: every row equals the reference."""
+    crowded on neighbouring floors and a ledger with uneven trust (also not C-ordered, or float32):
+    every row equals the reference."""
     env = mazesim.parallel_env(scenario="three_floor")
     env.reset(seed=5)
     layout, v, cycles = env.maze.layout, env.scenario.view_radius, env.max_cycles
@@ -136,6 +137,8 @@ def test_any_subset_and_order_of_observers_sees_the_same_observations():
         pos = near[rng.choice(len(near), size=n, replace=False)]
         state = State.initial(layout, pos)
         state.trust = rng.integers(1, 9, size=state.trust.shape).astype(np.float64)
+        if trial % 4 == 1:  # a ledger of another layout or type reads the same
+            state.trust = np.asfortranarray(state.trust) if trial % 8 == 1 else state.trust.astype(np.float32)
         state.step = int(rng.integers(cycles))
         if trial % 3 == 0:
             state.active[rng.integers(n)] = False
