@@ -10,8 +10,9 @@ inference, and training samples per second; and the peers Farama Minigrid DoorKe
 simple_spread_v3 and MAgent2 battle_v4 (the ``bench`` extra: ``pip install -e .[bench]``). Each
 throughput is the median of ``--repeats`` timed windows. Ratios are mazesim / peer from this run
 only; the single environment and its peers take their windows in turn, and their ratios are the
-median over rounds of back-to-back windows (``bench_env.interleaved``). Writes ``benchmarks/results/latest.json`` and ``latest.md``, and scaling plots (cost against
-team size, maze size and batch size) to ``benchmarks/results/scaling.png``.
+median over rounds of back-to-back windows (``bench_env.interleaved``). Writes
+``benchmarks/results/latest.json`` and ``latest.md``, and scaling plots (cost against team size,
+maze size and batch size) to ``benchmarks/results/scaling.png``.
 """
 
 from __future__ import annotations

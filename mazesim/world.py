@@ -194,7 +194,7 @@ class Layout:
         return shape + self.tiles.tobytes() + self.group.astype("<i2").tobytes()
 
 
-@dataclass
+@dataclass(slots=True)
 class State:
     """The dynamic part of a world: small arrays, so a batch is a leading axis.
 
