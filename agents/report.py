@@ -276,6 +276,25 @@ def plot_curves(rows: list[dict], sweep_dir: Path, scenario: str, path: Path) ->
     return path
 
 
+def training_summary(rows: list[dict], sweep_dir: Path, scenario: str) -> dict[str, dict[str, float]]:
+    """Per method on ``scenario``: the median over its runs of the last logged ``step`` (the script's
+    ``--steps`` unit) and, where the script logs it, ``update`` (its counter of updates or logged
+    iterations), so a reader sees how far each method trained within the sweep's budget."""
+    from agents.runlog import RunLog
+
+    last: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["scenario"] == scenario and (log := RunLog(trial_dir(sweep_dir, r["trial_id"])).read()):
+            last[r["label"]].append(log[-1])
+    out: dict[str, dict[str, float]] = {}
+    for label in [m for m in METHODS if m in last] + sorted(set(last) - set(METHODS)):
+        ends = last[label]
+        out[label] = {
+            k: float(np.median([e[k] for e in ends])) for k in ("step", "update") if all(k in e for e in ends)
+        }
+    return {label: found for label, found in out.items() if "step" in found}
+
+
 # ---------------------------------------------------------------------------------------------
 # The report
 
@@ -373,6 +392,19 @@ def render(
                         mixed["success"], agg[(scenario, name)]["success"], rng
                     )
                     lines.append(f"| {name} | {poi} |")
+        done = training_summary(rows, sweep_dir, scenario)
+        if done:
+            lines += [
+                "",
+                "Training as logged (median over runs of each run's last logged row: `step` in the "
+                "script's `--steps` unit, `update` its counter of updates or iterations): "
+                + "; ".join(
+                    f"{label} step {v['step']:,.0f}"
+                    + (f", update {v['update']:,.0f}" if "update" in v else "")
+                    for label, v in done.items()
+                )
+                + ".",
+            ]
         lines += ["", f"![learning and entropy curves, {scenario}]({images[scenario]})"]
     lines += ["", "## Success per policy", "", f"![success with confidence intervals]({images['success']})"]
     if failed:

@@ -66,6 +66,10 @@ def test_report_from_a_tiny_sweep_has_every_policy_and_reruns_without_training(t
     rows = {m.group(1) for m in re.finditer(r"^\| ([^|]+?) \|", text, re.M)}
     expected = {"random", "expert", *report.METHODS, "ensemble: mixed 4", "ensemble: 4x imitation"}
     assert expected <= rows, rows
+    # how far each method trained, from its logs: 3 imitation updates; DQN 32 steps, 2 iterations of 8x2
+    logged = re.search(r"^Training as logged .*$", text, re.M).group(0)
+    assert "imitation step 3;" in logged and "dqn step 32, update 2;" in logged
+    assert all(f"{m} step" in logged for m in report.METHODS)
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (out.parent / image).stat().st_size > 0
     # the second run reuses every trial, ensemble and evaluation
