@@ -109,8 +109,8 @@ def _advance(
     lowered ropes go to ``cells``, ``interact`` pulls a lever or lowers a rope. This does exactly
     that with plain lists; ``tests/mazesim/test_env_fast_paths.py`` checks it against the rules.
     ``coords``: ``(cells, 3)`` int64, the coordinates of each cell id. The new state shares the
-    arrays of ``before`` that the step leaves as they are (``step_promises`` replaces the trust
-    ledger when the step brings evidence), and the new frame the lists of ``fr`` likewise; nothing
+    arrays of ``before`` that the step leaves as they are (the promise bookkeeping replaces the
+    trust ledger when the step brings evidence), and the new frame the lists of ``fr`` likewise; nothing
     writes into a state's arrays or a frame's lists after they are made.
     """
     rules, active = fr.rules, fr.active
