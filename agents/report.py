@@ -233,25 +233,32 @@ def plot_success(agg: dict, order: dict[str, list[str]], path: Path) -> Path:
     return path
 
 
-def plot_curves(rows: list[dict], sweep_dir: Path, scenario: str, path: Path) -> Path:
+def run_logs(rows: list[dict], sweep_dir: Path, scenario: str) -> dict[str, list[list[dict]]]:
+    """Per method on ``scenario`` (the four methods first, then other arms by name): the logged
+    rows of each of its runs, read once for the curves and the training summary."""
+    from agents.runlog import RunLog
+
+    logs: dict[str, list[list[dict]]] = defaultdict(list)
+    for r in rows:
+        if r["scenario"] == scenario:
+            logs[r["label"]].append(RunLog(trial_dir(sweep_dir, r["trial_id"])).read())
+    labels = [m for m in METHODS if m in logs] + sorted(set(logs) - set(METHODS))
+    return {label: logs[label] for label in labels}
+
+
+def plot_curves(logs: dict[str, list[list[dict]]], scenario: str, path: Path) -> Path:
     """Held-out success during training and policy entropy, per method (thin: seeds; thick: their
-    mean, interpolated onto common steps where every seed has logged)."""
+    mean, interpolated onto common steps where every seed has logged). ``logs``: :func:`run_logs`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from agents.runlog import RunLog
-
-    present = {r["label"] for r in rows if r["scenario"] == scenario}
-    labels = [m for m in METHODS if m in present] + sorted(present - set(METHODS))
-    fig = Figure(figsize=(4.0 * len(labels), 6.0), dpi=100)
+    fig = Figure(figsize=(4.0 * len(logs), 6.0), dpi=100)
     FigureCanvasAgg(fig)
-    for k, label in enumerate(labels):
-        runs = [r for r in rows if r["label"] == label and r["scenario"] == scenario]
+    for k, (label, runs) in enumerate(logs.items()):
         for row_i, key in enumerate(("eval_success_rate", "entropy")):
-            ax = fig.add_subplot(2, len(labels), row_i * len(labels) + k + 1)
+            ax = fig.add_subplot(2, len(logs), row_i * len(logs) + k + 1)
             curves = []
-            for r in runs:
-                log = RunLog(trial_dir(sweep_dir, r["trial_id"])).read()
+            for log in runs:
                 # a resumed run logs the steps after its last checkpoint again: the later entry wins
                 pts = dict((p["step"], p[key]) for p in log if isinstance(p.get(key), (int, float)))
                 if pts:
@@ -276,23 +283,22 @@ def plot_curves(rows: list[dict], sweep_dir: Path, scenario: str, path: Path) ->
     return path
 
 
-def training_summary(rows: list[dict], sweep_dir: Path, scenario: str) -> dict[str, dict[str, float]]:
-    """Per method on ``scenario``: the median over its runs of the last logged ``step`` (the script's
-    ``--steps`` unit) and, where the script logs it, ``update`` (its counter of updates or logged
-    iterations), so a reader sees how far each method trained within the sweep's budget."""
-    from agents.runlog import RunLog
-
-    last: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["scenario"] == scenario and (log := RunLog(trial_dir(sweep_dir, r["trial_id"])).read()):
-            last[r["label"]].append(log[-1])
+def training_summary(logs: dict[str, list[list[dict]]]) -> dict[str, dict[str, float]]:
+    """Per method: the median over its runs of the last logged ``step`` (the script's ``--steps``
+    unit) and, where the script logs it, ``update`` (its counter of updates or logged iterations),
+    so a reader sees how far each method trained within the sweep's budget. ``logs``:
+    :func:`run_logs`."""
     out: dict[str, dict[str, float]] = {}
-    for label in [m for m in METHODS if m in last] + sorted(set(last) - set(METHODS)):
-        ends = last[label]
-        out[label] = {
-            k: float(np.median([e[k] for e in ends])) for k in ("step", "update") if all(k in e for e in ends)
+    for label, runs in logs.items():
+        ends = [log[-1] for log in runs if log]
+        found = {
+            k: float(np.median([e[k] for e in ends]))
+            for k in ("step", "update")
+            if ends and all(k in e for e in ends)
         }
-    return {label: found for label, found in out.items() if "step" in found}
+        if "step" in found:
+            out[label] = found
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,10 +331,12 @@ def _git_commit() -> str:
 
 def render(
     sweep: Sweep, sweep_dir: Path, rows: list[dict], failed: list[dict], agg: dict, order: dict,
-    images: dict[str, str], command: str, rng: np.random.Generator,
+    images: dict[str, str], logs: dict[str, dict[str, list[list[dict]]]], command: str,
+    rng: np.random.Generator,
 ) -> str:  # fmt: skip
     """The markdown report: provenance, settings, per scenario a table, probabilities of
-    improvement and the curves, then the success plot and any failed trials."""
+    improvement, how far each method trained and the curves, then the success plot and any failed
+    trials. ``logs``: per scenario, :func:`run_logs`."""
     ev = _evaluation(rows)
     seeds = defaultdict(set)
     for r in rows:
@@ -392,7 +400,7 @@ def render(
                         mixed["success"], agg[(scenario, name)]["success"], rng
                     )
                     lines.append(f"| {name} | {poi} |")
-        done = training_summary(rows, sweep_dir, scenario)
+        done = training_summary(logs[scenario])
         if done:
             lines += [
                 "",
@@ -461,12 +469,13 @@ def make_report(
     image_dir = out.parent / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     images = {"success": plot_success(agg, order, image_dir / "results_success.png")}
+    logs = {scenario: run_logs(rows, sweep_dir, scenario) for scenario in order}
     for scenario in order:
         images[scenario] = plot_curves(
-            rows, sweep_dir, scenario, image_dir / f"results_curves_{Path(scenario).stem}.png"
+            logs[scenario], scenario, image_dir / f"results_curves_{Path(scenario).stem}.png"
         )
     rel = {k: str(Path(v).relative_to(out.parent)) for k, v in images.items()}
-    out.write_text(render(sweep, sweep_dir, rows, failed, agg, order, rel, command, rng))
+    out.write_text(render(sweep, sweep_dir, rows, failed, agg, order, rel, logs, command, rng))
     return out
 
 

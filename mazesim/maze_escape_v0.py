@@ -307,14 +307,13 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
                 layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
             )
             # the resolved joint action may again be one every agent executes alone
-            solo = solo_step(fr, report.joint.tolist())
+            joint = report.joint.tolist()
+            solo = solo_step(fr, joint)
         if solo is not None:  # the common step: no partner's help, no contested cell
             executed, cells = solo
             after, exited, new = _advance(before, fr, executed, cells, self._coords)
         else:
-            after, events = apply_joint_action(
-                layout, before, report.joint.tolist(), following=following, frame_=fr
-            )
+            after, events = apply_joint_action(layout, before, joint, following=following, frame_=fr)
             executed, exited = events.executed.tolist(), events.exited
             new = Frame(fr.rules, after)
         if report is None:

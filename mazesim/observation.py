@@ -185,20 +185,20 @@ class Encoder:
     def terrain(self, state: State, fr: Frame | None = None) -> np.ndarray:
         """Padded cell codes of ``state`` (a shared array: read it, do not keep or modify it)."""
         fr = fr if fr is not None else Frame(self.rules, state)
-        key = (fr.doors, fr.gates, fr.ropes)
-        if key != self._mech_key:
+        lists = (fr.doors, fr.gates, fr.ropes)  # compared as lists: cheaper than fr.mech every step
+        if lists != self._mech_key:
+            self._mech_key = lists  # a frame's lists are never modified: kept without a copy
+            key = fr.mech
             flat = self._codes.reshape(-1)  # a view: the array is contiguous
             for states, cells in zip(key, self._mech, strict=True):
                 for k, g, shut, opened in cells:
                     flat[k] = opened if states[g] else shut
-            self._mech_key = (list(fr.doors), list(fr.gates), list(fr.ropes))
             # windows and masks of each mechanism state are kept: plates open and shut doors often
-            mech = (tuple(fr.doors), tuple(fr.gates), tuple(fr.ropes))
-            found = self._by_mech.get(mech)
+            found = self._by_mech.get(key)
             if found is None:
                 if len(self._by_mech) >= _MECH_STATES_KEPT:
                     self._by_mech.clear()
-                found = self._by_mech[mech] = ({}, {})
+                found = self._by_mech[key] = ({}, {})
             self._windows, self._masks = found
         return self._codes
 

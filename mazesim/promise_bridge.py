@@ -15,7 +15,7 @@ import numpy as np
 
 import promises
 from mazesim.resolver import Resolution as SolverReport
-from mazesim.resolver import Status
+from mazesim.resolver import Status, pass_through
 from mazesim.world import BOOSTS, DELTA, Action, Frame, Layout, Rules, State, frame
 from promises.trust import add_evidence
 
@@ -127,8 +127,8 @@ class _Plain(NamedTuple):
 _PLAIN: dict[tuple, _Plain] = {}
 _PLAIN_LIMIT = 1 << 12
 #: (joint, active) of a solo step -> its plain outcome (the same entries as ``_PLAIN``, keyed
-#: without the statuses, which a solo step's ``active`` decides)
-_SOLO: dict[tuple, _Plain] = {}
+#: without the statuses, which a solo step's ``active`` decides) and its solver counters (none)
+_SOLO: dict[tuple, tuple[_Plain, dict]] = {}
 
 
 def _plain(requested: tuple[int, ...], status: tuple[Status, ...], active: tuple[bool, ...]) -> _Plain | None:
@@ -227,17 +227,15 @@ def solo_promises(
     """:func:`step_promises` of a solo step (:func:`mazesim.resolver.solo_step`): ``joint``
     executed as requested by the agents live before it (``active``), no solver work."""
     key = (tuple(joint), tuple(active))
-    plain = _SOLO.get(key)
-    if plain is None:
-        live = key[1]
-        plain = _plain(key[0], tuple(_EXECUTED if a else Status.INACTIVE for a in live), live)
+    found = _SOLO.get(key)
+    if found is None:
+        report = pass_through(list(active), list(joint))
+        found = (_plain(report.requested, report.status, key[1]), _solver_report(report))
         if len(_SOLO) >= _PLAIN_LIMIT:
             _SOLO.clear()
-        _SOLO[key] = plain
-    return _keep(plain, after, log), {
-        "bindings": [list(b) for b in plain.bindings],
-        "solver": dict(_NO_SOLVER_WORK),
-    }
+        _SOLO[key] = found
+    plain, solver = found
+    return _keep(plain, after, log), {"bindings": [list(b) for b in plain.bindings], "solver": dict(solver)}
 
 
 def _keep(plain: _Plain, after: State, log: promises.PromiseLog | None) -> dict[int, dict]:
@@ -260,9 +258,6 @@ def _solver_report(report: SolverReport) -> dict:
         "fallbacks": report.fallbacks,
         "clusters": report.clusters,
     }
-
-
-_NO_SOLVER_WORK = {"choices": 0, "removals": 0, "backtracks": 0, "fallbacks": 0, "clusters": 0}
 
 
 __all__ = ["reason", "resolutions", "solo_promises", "step_promises"]

@@ -337,9 +337,6 @@ def resolve(
     n = state.n_agents
     fr = frame_ if frame_ is not None else frame(layout, state)
     if type(waves) is list and len(waves) == n:
-        solo = solo_step(fr, waves)
-        if solo is not None:
-            return pass_through(fr.active, solo[0])
         plain = _pass_plain(fr, waves, following)
         if plain is not None:
             return plain

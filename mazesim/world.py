@@ -424,6 +424,14 @@ class Frame:
         self._legal: list[dict[int, tuple[int, int]] | None] | None = None
         self._mech: tuple | None = None
 
+    @property
+    def mech(self) -> tuple[tuple[bool, ...], tuple[bool, ...], tuple[bool, ...]]:
+        """``(doors, gates, ropes)`` as tuples: the mechanism states as a key (made on first use)."""
+        mech = self._mech
+        if mech is None:
+            mech = self._mech = (tuple(self.doors), tuple(self.gates), tuple(self.ropes))
+        return mech
+
     def _ok(self, kind: int, g: int) -> bool:
         return (
             kind == ALWAYS
@@ -449,10 +457,7 @@ class Frame:
             here = self.cell[i]
             out = known[i] = {_STAY: (here, -1)}
             return out
-        mech = self._mech
-        if mech is None:
-            mech = self._mech = (tuple(self.doors), tuple(self.gates), tuple(self.ropes))
-        key = (self.cell[i], mech)
+        key = (self.cell[i], self.mech)
         cache = self.rules.legal_cache
         out = cache.get(key)
         if out is None:
