@@ -120,7 +120,7 @@ class _LazyRules:
             {_cell_id(cell, rows, cols): k for k, cell in enumerate(layout.climb_cells)}, -1
         )
         self.door_cells = [
-            [_cell_id(c, rows, cols) for c in (*d, *p)]
+            frozenset(_cell_id(c, rows, cols) for c in (*d, *p))
             for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
         ]
 

@@ -262,6 +262,8 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self.maze = None
         self.world: State | None = None
         self.promise_log = PromiseLog()
+        #: id(promise template) -> (template, its infos base); see _info_base
+        self._info_bases: dict[int, tuple[dict, dict]] = {}
 
     # -- spaces ---------------------------------------------------------------------------------
     @functools.cache  # noqa: B019 - spaces must be the same object every call
@@ -289,6 +291,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self._encoder = Encoder(self.maze.layout, self.scenario.view_radius, self.max_cycles)
         self.agents = list(self.possible_agents)
         self.promise_log.clear()
+        self._info_bases.clear()
         observations = self._observations(self.agents)
         infos = {a: self._start_info(a) for a in self.agents}
         return observations, infos
@@ -301,14 +304,15 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         layout, before, fr = self.maze.layout, self.world, self._frame
         following = self.scenario.following
         report = None
-        solo = solo_step(fr, waves) if self.action_mode == "discrete" else None
+        # discrete actions come out of _validate as ints in range: checked
+        solo = solo_step(fr, waves, checked=True) if self.action_mode == "discrete" else None
         if solo is None:  # the solver decides
             report = resolve(
                 layout, before, waves, self._rng, mode=self.solver_mode, following=following, frame_=fr
             )
             # the resolved joint action may again be one every agent executes alone
             joint = report.joint.tolist()
-            solo = solo_step(fr, joint)
+            solo = solo_step(fr, joint, checked=True)
         if solo is not None:  # the common step: no partner's help, no contested cell
             executed, cells = solo
             after, exited, new = _advance(before, fr, executed, cells, self._coords)
@@ -326,39 +330,62 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         rewards = self._rewards(before, after, exited, live)
         index, active = self._index, new.active
         truncated = after.step >= self.max_cycles
-        terminations, truncations, infos = {}, {}, {}
-        coords, cell, seed = fr.rules.coords, new.cell, self.maze_seed
+        if exited or truncated:
+            terminations, truncations = {}, {}
+            for a in live:
+                terminations[a] = gone = not active[index[a]]
+                truncations[a] = truncated and not gone
+        else:  # the common step: nobody leaves, nobody is cut off
+            terminations = dict.fromkeys(live, False)
+            truncations = dict.fromkeys(live, False)
+        infos = {}
+        coords, cell, bases = fr.rules.coords, new.cell, self._info_bases
         for a in live:
             i = index[a]
-            terminations[a] = gone = not active[i]
-            truncations[a] = truncated and not gone
-            # per_agent[i] is a cached template: copied in here
-            infos[a] = {
-                "position": coords[cell[i]],
-                "action": executed[i],
-                "maze_seed": seed,
-                **per_agent[i],
-                "step": step_info,
-            }
+            # per_agent[i] is a cached template: its fields go into a fresh dict from a base
+            template = per_agent[i]
+            found = bases.get(id(template))
+            if found is None or found[0] is not template:  # (ids of an unpickled env are stale)
+                found = self._info_base(template)
+            info = infos[a] = found[1].copy()
+            info["position"] = coords[cell[i]]
+            info["action"] = executed[i]
+            info["step"] = step_info
         observations = self._observations(live)
         if truncated or exited:
             self.agents = [] if truncated else [a for a in live if active[index[a]]]
         return observations, rewards, terminations, truncations, infos
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _info_base(self, template: dict) -> tuple[dict, dict]:
+        """``infos[agent]`` of a step whose promise outcome is ``template``, with ``position``,
+        ``action`` and ``step`` left to fill in (keys in their documented order), kept by the
+        template's id. The entry holds the template itself, so the id cannot be reused while it
+        is kept (an unpickled env's ids are stale, so :meth:`step` checks the template is the one
+        kept); cleared at reset (the maze seed is in it) and bounded as a guard."""
+        if len(self._info_bases) >= 1 << 12:
+            self._info_bases.clear()
+        base = {"position": None, "action": None, "maze_seed": self.maze_seed, **template, "step": None}
+        found = self._info_bases[id(template)] = (template, base)
+        return found
+
     def _validate(self, actions: dict[str, Any]) -> list[Any]:
         """The waves of all agents, in index order (stay for agents that have left), or ValueError."""
-        waves: list[Any] = [_STAY] * len(self.possible_agents)
-        if self.action_mode == "discrete" and type(actions) is dict and len(actions) == len(self.agents):
+        agents = self.agents
+        if self.action_mode == "discrete" and type(actions) is dict and len(actions) == len(agents):
             # the common case: a plain int for every live agent and nothing else
-            index = self._index
-            for a in self.agents:
-                act = actions.get(a)
+            if len(agents) == len(self.possible_agents):
+                waves = list(map(actions.get, agents))
+            else:
+                waves = [_STAY] * len(self.possible_agents)
+                for a in agents:
+                    waves[self._index[a]] = actions.get(a)
+            for act in waves:
                 if type(act) is not int or not 0 <= act < N_ACTIONS:
                     break
-                waves[index[a]] = act
             else:
                 return waves
+        waves = [_STAY] * len(self.possible_agents)
         for i, wave in self._validate_all(actions).items():
             waves[i] = wave
         return waves

@@ -148,13 +148,10 @@ class Encoder:
         self._level_codes = [int(round(255 * l / top)) if levels > 1 else 0 for l in range(levels)]
         self._time_code = _time_codes(self.max_cycles)
         self._plane_bytes = w * w
-        #: channels 3-5 with nobody in view, then 6-8, per (level, time code, inside code)
-        self._own: dict[tuple[int, int, int], bytes] = {}
-        #: cell id -> terrain window bytes, and -> action mask bytes of an active agent there, under
-        #: the current mechanism states; both per mechanism state in ``_by_mech``
-        self._windows: dict[int, bytes] = {}
-        self._masks: dict[int, bytes] = {}
-        self._by_mech: dict[tuple, tuple[dict[int, bytes], dict[int, bytes]]] = {}
+        #: cell id -> (terrain window bytes, action mask bytes of an active agent there) under the
+        #: current mechanism states; one such dict per mechanism state in ``_by_mech``
+        self._cells: dict[int, tuple[bytes, bytes]] = {}
+        self._by_mech: dict[tuple, dict[int, tuple[bytes, bytes]]] = {}
         # mechanism cells: (flat index, owner, code when shut/up, code when open/down)
         self._mech = [
             [
@@ -198,23 +195,17 @@ class Encoder:
             if found is None:
                 if len(self._by_mech) >= _MECH_STATES_KEPT:
                     self._by_mech.clear()
-                found = self._by_mech[key] = ({}, {})
-            self._windows, self._masks = found
+                found = self._by_mech[key] = {}
+            self._cells = found
         return self._codes
 
-    def _window(self, c: int) -> bytes:
+    def _cell(self, c: int, fr: Frame) -> tuple[bytes, bytes]:
+        """Cell ``c``'s window and an active agent's mask there, under ``fr``'s mechanism states."""
         # an agent's window starts on the floor below it: padded level l, padded (r, c)
         l, r, col = self.rules.coords[c]
         w = self.w
-        found = self._windows[c] = self._codes[l : l + 3, r : r + w, col : col + w].tobytes()
-        return found
-
-    def _own_planes(self, level: int, time_code: int, inside: int) -> bytes:
-        n = self._plane_bytes
-        found = bytes(3 * n) + b"".join(
-            bytes((x,)) * n for x in (self._level_codes[level], time_code, inside)
-        )
-        self._own[(level, time_code, inside)] = found
+        window = self._codes[l : l + 3, r : r + w, col : col + w].tobytes()
+        found = self._cells[c] = (window, _mask_bytes(tuple(fr.legal_at(c))))
         return found
 
     def observe_all(self, state: State, agents: list[int], fr: Frame | None = None) -> np.ndarray:
@@ -244,25 +235,18 @@ class Encoder:
         if now != self._now_key:
             self._now_key = now
             time_code, inside = now[0], int(round(255 * now[1] / now[2]))
-            self._now = [
-                self._own.get((lv, time_code, inside)) or self._own_planes(lv, time_code, inside)
-                for lv in range(len(self._level_codes))
-            ]
-        planes, windows, cell_masks = self._now, self._windows, self._masks
+            n = self._plane_bytes
+            self._now = [_own_planes(n, code, time_code, inside) for code in self._level_codes]
+        planes, cached = self._now, self._cells
         parts = []
         masks = []
         for i in agents:
             c = cell[i]
-            parts += (windows.get(c) or self._window(c), planes[level[c]])
-            if active[i]:
-                mask = cell_masks.get(c)
-                if mask is None:
-                    mask = cell_masks[c] = _mask_bytes(tuple(fr.legal(i)))
-                masks.append(mask)
-            else:
-                masks.append(_STAY_MASK)
+            window, mask = cached.get(c) or self._cell(c, fr)
+            parts += (window, planes[level[c]])
+            masks.append(mask if active[i] else _STAY_MASK)
         out = bytearray().join(parts)
-        if fr.occ:
+        if fr.everyone or fr.occ:
             self._mark_others(out, state, agents, fr)
         k = len(agents)
         return (
@@ -331,6 +315,13 @@ def _view_offsets(v: int, rows: int, cols: int) -> dict[int, tuple[int, int]]:
         for dr in range(-v, v + 1)
         for dc in range(-v, v + 1)
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _own_planes(n: int, level_code: int, time_code: int, inside: int) -> bytes:
+    """Channels 3-5 with nobody in view, then 6-8 (own level, time, inside), each plane ``n``
+    bytes; kept across episodes, since time codes repeat in every one."""
+    return bytes(3 * n) + b"".join(bytes((x,)) * n for x in (level_code, time_code, inside))
 
 
 @functools.lru_cache(maxsize=8)

@@ -235,7 +235,8 @@ def solo_promises(
             _SOLO.clear()
         _SOLO[key] = found
     plain, solver = found
-    return _keep(plain, after, log), {"bindings": [list(b) for b in plain.bindings], "solver": dict(solver)}
+    bindings = [list(b) for b in plain.bindings] if plain.bindings else []
+    return _keep(plain, after, log), {"bindings": bindings, "solver": dict(solver)}
 
 
 def _keep(plain: _Plain, after: State, log: promises.PromiseLog | None) -> dict[int, dict]:

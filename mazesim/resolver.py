@@ -389,47 +389,56 @@ def resolve(
     )
 
 
-def solo_step(fr: Frame, waves: list) -> tuple[list[int], list[int]] | None:
+def solo_step(fr: Frame, waves: list, checked: bool = False) -> tuple[list[int], list[int]] | None:
     """A joint action that every live agent can execute alone, as ``(joint, cells)``: the action
     each agent executes (``stay`` for those that have left) and its cell id after the step; None
     for any other ``waves``. :func:`resolve` executes such a ``joint`` exactly as requested, with
     the report of :func:`pass_through`.
 
     ``waves``: one plain ``int`` action per agent, in index order (an agent that has left stays,
-    whatever it asks). Every live agent's action must be legal where it stands, none a boost or a
-    climb that needs one, no two agents may go to one cell and nobody may enter a cell occupied at
-    the start of the step. Such a joint action is consistent under either ``following`` rule, so
-    :func:`resolve` passes it through unchanged and draws nothing; this is the common step of an
-    environment, and the check yields each agent's destination on the way, so the caller need not
-    look them up again. ``None`` means only that :func:`resolve` has to decide.
+    whatever it asks); ``checked=True`` says the caller has made sure of that (the environment
+    validates its actions first), so the types and ranges are not checked again. Every live
+    agent's action must be legal where it stands, none a boost or a climb that needs one, no two
+    agents may go to one cell and nobody may enter a cell occupied at the start of the step. Such a
+    joint action is consistent under either ``following`` rule, so :func:`resolve` passes it
+    through unchanged and draws nothing; this is the common step of an environment, and the check
+    yields each agent's destination on the way, so the caller need not look them up again.
+    ``None`` means only that :func:`resolve` has to decide.
     """
-    active, here_of, occ = fr.active, fr.cell, fr.occ
-    if len(waves) != len(active):
-        return None
-    rules = fr.rules
-    opts, climb, ropes, ok = rules.opts, rules.climb, fr.ropes, fr._ok
-    cells = list(here_of)
-    taken: set[int] = set()
-    act = []
-    for i, a in enumerate(waves):
-        if type(a) is not int or not 0 <= a < N_ACTIONS:
+    active, here_of = fr.active, fr.cell
+    if not checked:
+        if len(waves) != len(active):
             return None
-        if a == _STAY or not active[i]:
-            act.append(_STAY)
+        for a in waves:
+            if type(a) is not int or not 0 <= a < N_ACTIONS:
+                return None
+    opts = fr.rules.opts
+    occ = here_of if fr.everyone else fr.occ  # cells occupied at the start
+    cells = list(here_of)
+    act = list(waves)
+    taken: set[int] = set()
+    for i, a in enumerate(waves):
+        if a == _STAY:
+            continue
+        if not active[i]:
+            act[i] = _STAY
             continue
         here = here_of[i]
         opt = opts[here].get(a)
         if opt is None:
             return None
         d, kind, g, target = opt
-        if kind != ALWAYS and not ok(kind, g) or target >= 0:
+        if target >= 0 or kind != ALWAYS and not fr._ok(kind, g):
             return None
         if d != here:
-            if d in occ or d in taken or a == _UP and climb[here] >= 0 and not ropes[climb[here]]:
+            if d in occ or d in taken:
                 return None
+            if a == _UP:
+                rope = fr.rules.climb[here]
+                if rope >= 0 and not fr.ropes[rope]:
+                    return None
             taken.add(d)
             cells[i] = d
-        act.append(a)
     return act, cells
 
 

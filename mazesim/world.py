@@ -313,8 +313,9 @@ class Rules:
         def ids(cells: tuple[Cell, ...]) -> list[int]:
             return [(lv * rows + r) * cols + c for lv, r, c in cells]
 
+        #: per door: the cell ids of the door and its plates (any agent on one holds it open)
         self.door_cells = [
-            ids(d) + ids(p) for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
+            frozenset(ids(d) + ids(p)) for d, p in zip(layout.door_cells, layout.plate_cells, strict=True)
         ]
         self.lever_cells = [ids(cells) for cells in layout.lever_cells]
         #: (cell, mechanism states) -> legal actions of an agent there; filled by Frame.legal
@@ -392,11 +393,24 @@ def rules_of(layout: Layout) -> Rules:
 class Frame:
     """One state's dynamic facts as plain Python values: occupancy and mechanism states.
 
-    ``cell[i]``: agent ``i``'s cell id; ``occ``: cell id → active agent; ``doors[g]``: door ``g``
-    open at the start of the step; ``gates``, ``ropes``: latched mechanisms.
+    ``cell[i]``: agent ``i``'s cell id; ``occ``: cell id → active agent (made on first use);
+    ``everyone``: every agent is active; ``doors[g]``: door ``g`` open at the start of the step;
+    ``gates``, ``ropes``: latched mechanisms.
     """
 
-    __slots__ = ("rules", "n", "cell", "active", "occ", "doors", "gates", "ropes", "_legal", "_mech")
+    __slots__ = (
+        "rules",
+        "n",
+        "cell",
+        "active",
+        "everyone",
+        "_occ",
+        "doors",
+        "gates",
+        "ropes",
+        "_legal",
+        "_mech",
+    )
 
     def __init__(
         self,
@@ -416,13 +430,27 @@ class Frame:
         self.n = len(cells)
         if lists is None:
             lists = (state.active.tolist(), state.gates_open.tolist(), state.ropes_down.tolist())
-        self.active, self.gates, self.ropes = lists
-        active = self.active
-        self.occ = occ = {c: i for i, c in enumerate(cells) if active[i]}
-        self.doors = [not occ.keys().isdisjoint(cs) for cs in rules.door_cells]
+        self.active, self.gates, self.ropes = active, _, _ = lists
+        self._occ: dict[int, int] | None = None
+        # a frame is made every step: while every agent is inside (the common case) the cells
+        # themselves are the occupied ones, and the occupancy dict waits until someone asks
+        self.everyone = everyone = all(active)
+        taken = cells if everyone else self.occ
+        self.doors = doors = []
+        for cs in rules.door_cells:
+            doors.append(not cs.isdisjoint(taken))
         #: per agent: its legal actions, and the mechanism states as a key: both made on first use
         self._legal: list[dict[int, tuple[int, int]] | None] | None = None
         self._mech: tuple | None = None
+
+    @property
+    def occ(self) -> dict[int, int]:
+        """Cell id → the active agent on it (made on first use)."""
+        occ = self._occ
+        if occ is None:
+            active = self.active
+            occ = self._occ = {c: i for i, c in enumerate(self.cell) if active[i]}
+        return occ
 
     @property
     def mech(self) -> tuple[tuple[bool, ...], tuple[bool, ...], tuple[bool, ...]]:
@@ -457,16 +485,20 @@ class Frame:
             here = self.cell[i]
             out = known[i] = {_STAY: (here, -1)}
             return out
-        key = (self.cell[i], self.mech)
+        out = known[i] = self.legal_at(self.cell[i])
+        return out
+
+    def legal_at(self, here: int) -> dict[int, tuple[int, int]]:
+        """The legal actions of an active agent on cell ``here`` in this frame (as :meth:`legal`)."""
+        key = (here, self.mech)
         cache = self.rules.legal_cache
         out = cache.get(key)
         if out is None:
             out = cache[key] = {
                 a: (dest, target)
-                for a, (dest, kind, g, target) in self.rules.opts[self.cell[i]].items()
+                for a, (dest, kind, g, target) in self.rules.opts[here].items()
                 if kind == ALWAYS or self._ok(kind, g)
             }
-        known[i] = out
         return out
 
     def step(self, i: int, a: int) -> tuple[int, int] | None:

@@ -176,6 +176,25 @@ def test_infos_stay_plain_json_dicts_and_the_env_pickles_mid_episode():
             np.testing.assert_array_equal(obs[a]["action_mask"], o2[a]["action_mask"])
 
 
+def test_infos_never_come_from_a_stale_template_id():
+    """``infos`` are filled from bases kept by the id of their promise template; an entry whose
+    id now names another template (ids of an unpickled env are stale) must not be used."""
+    env = mazesim.parallel_env(scenario="mixed")
+    obs, _ = env.reset(seed=4)
+    rng = np.random.default_rng(4)
+    fresh = mazesim.parallel_env(scenario="mixed")
+    fresh.reset(seed=4)
+    for _ in range(40):
+        actions = _actions(env, obs, rng)
+        # every template now kept is filed under the id of some other one, with a wrong base
+        env._info_bases = {key: ({"outcome": "other"}, {"outcome": "wrong"}) for key in env._info_bases}
+        obs, *_, infos = env.step(actions)
+        want = fresh.step(actions)[-1]
+        assert infos == want
+        if not env.agents:
+            break
+
+
 def test_maze_cache_is_bounded():
     """Each cached maze keeps its compiled rules alive: the cache must stay small."""
     assert card._generate.cache_info().maxsize <= 32

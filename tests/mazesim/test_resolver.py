@@ -26,6 +26,7 @@ from mazesim.world import (
     Tile,
     action_mask,
     apply_joint_action,
+    doors_open,
 )
 
 A = Action
@@ -187,6 +188,11 @@ def test_a_solo_step_is_consistent_and_executed_to_the_cells_it_names(seed):
 
     layout, state = random_world(seed)
     fr = frame(layout, state)
+    # the frame's occupancy and doors (made without a dict while everyone is inside) as the rules say
+    occupied = state.occupancy()
+    assert fr.everyone == bool(state.active.all())
+    assert fr.occ == {fr.rules.cell_id(c): i for c, i in occupied.items()}
+    assert fr.doors == doors_open(layout, occupied).tolist()
     rng = np.random.default_rng(seed)
     accepted = 0
     for k in range(20):
@@ -197,6 +203,7 @@ def test_a_solo_step_is_consistent_and_executed_to_the_cells_it_names(seed):
         if solo is None:
             continue
         accepted += 1
+        assert solo_step(fr, joint, checked=True) == solo  # the environment's call: ints in range
         act, cells = solo
         assert act == [a if state.active[i] else int(A.STAY) for i, a in enumerate(joint)]
         assert all(a not in BOOSTS for a in act)
