@@ -8,9 +8,9 @@ Measured in the same process, one after another: maze generation + certificate, 
 resolver, the single environment, the batched environment, rendering (2D and 3D), ensemble
 inference, and training samples per second; and the peers Farama Minigrid DoorKey-8x8, mpe2
 simple_spread_v3 and MAgent2 battle_v4 (the ``bench`` extra: ``pip install -e .[bench]``). Each
-throughput is the median of ``--repeats`` timed windows. Ratios are mazesim / peer from this run
-only; the single environment and its peers take their windows in turn, and their ratios are the
-median over rounds of back-to-back windows (``bench_env.interleaved``). Writes
+throughput is the median of timed windows. Ratios are mazesim / peer from this run only; the
+single environment and its peers take their windows in turn (``bench_env.interleaved``: 40 rounds
+of 0.25 s windows), and their ratios are the median over rounds of back-to-back windows. Writes
 ``benchmarks/results/latest.json`` and ``latest.md``, and scaling plots (cost against team size,
 maze size and batch size) to ``benchmarks/results/scaling.png``.
 """
@@ -108,7 +108,7 @@ def section_resolver(rows: list, quick: bool) -> dict:
     return out
 
 
-def section_envs(rows: list, results: dict, seconds: float, repeats: int) -> None:
+def section_envs(rows: list, results: dict, quick: bool) -> None:
     step, env = bench_env.mazesim_stepper("three_floor")
     steppers, targets, missing = {"ours": step}, {}, []
     peers = {
@@ -120,8 +120,9 @@ def section_envs(rows: list, results: dict, seconds: float, repeats: int) -> Non
             steppers[name], targets[name] = make(), target
         except ImportError as exc:
             missing.append((f"{name}: steps/s", float("nan"), f"not installed ({exc.name})", ""))
-    # windows in turn, ratios per round: see bench_env.interleaved
-    rates = bench_env.interleaved(steppers, seconds, repeats, clock=time.process_time)
+    # many short windows in turn, ratios per round: see bench_env's docstring and interleaved
+    seconds, rounds = (0.1, 6) if quick else (bench_env.WINDOW_S, bench_env.ROUNDS)
+    rates = bench_env.interleaved(steppers, seconds, rounds, clock=time.process_time)
     ours = statistics.median(rates["ours"])
     results["env_steps_per_s"] = ours
     rows.append(("single env three_floor, 4 agents: env steps/s", ours, "steps/s", "≥ 20,000"))
@@ -281,7 +282,6 @@ def _int_keys(d):
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--plot-only", action="store_true", help="redraw scaling.png from latest.json")
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
         plot(_int_keys(saved["scaling"]), Path(args.out) / "scaling.png")
         return saved
     if args.quick:
-        args.repeats, args.seconds = 3, 0.5
+        args.seconds = 0.5
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, float, str, str]] = []
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict:
     scaling: dict = {}
     scaling["generation"] = section_generation(rows, args.quick)
     scaling["resolver"] = section_resolver(rows, args.quick)
-    section_envs(rows, results, args.seconds, args.repeats)
+    section_envs(rows, results, args.quick)
     scaling["batch"] = section_batch(rows, results, args.quick)
     section_render(rows, args.seconds)
     section_agents(rows, args.quick)
