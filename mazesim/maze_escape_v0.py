@@ -434,11 +434,11 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         fr = self._frame
         index = self._everyone if len(agents) == fr.n else [self._index[a] for a in agents]
         obs, masks = self._encoder.observe_and_mask(self.world, index, fr)
-        # list(array): its rows as views in one call, cheaper than indexing them one by one
-        return {
-            a: {"observation": o, "action_mask": m}
-            for a, o, m in zip(agents, list(obs), list(masks), strict=True)
-        }
+        # rows by index: list(array) makes the same views at about twice the cost
+        out = {}
+        for k, a in enumerate(agents):
+            out[a] = {"observation": obs[k], "action_mask": masks[k]}
+        return out
 
     def _rewards(
         self, before: State, after: State, exited: Sequence[int], live: list[str]

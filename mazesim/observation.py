@@ -245,13 +245,13 @@ class Encoder:
             window, mask = cached.get(c) or self._cell(c, fr)
             parts += (window, planes[level[c]])
             masks.append(mask if active[i] else _STAY_MASK)
-        out = bytearray().join(parts)
+        out = _EMPTY.join(parts)
         if fr.everyone or fr.occ:
             self._mark_others(out, state, agents, fr)
         k = len(agents)
         return (
             np.ndarray((k, N_OBS_CHANNELS, self.w, self.w), _U8, out),
-            np.ndarray((k, N_ACTIONS), _I8, bytearray().join(masks)),
+            np.ndarray((k, N_ACTIONS), _I8, _EMPTY.join(masks)),
         )
 
     def _mark_others(self, out: bytearray, state: State, agents: list[int], fr: Frame) -> None:
@@ -361,6 +361,8 @@ def _mask_bytes(legal: tuple[int, ...]) -> bytes:
 
 
 _U8, _I8, _F8 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.float64)
+#: joins bytes into a new bytearray (the joiner itself is never modified)
+_EMPTY = bytearray()
 #: mechanism states whose windows and masks an :class:`Encoder` keeps (a guard: a maze has few)
 _MECH_STATES_KEPT = 64
 #: action-mask bytes by the tuple of legal actions (a few dozen exist)
