@@ -184,14 +184,14 @@ class Resolution:
 
 def _consistent(fr: Frame, agents: Sequence[int], act: Sequence[int], following: bool) -> bool:
     """Whether the actions ``act[i]`` of ``agents`` (a closed cluster, or all) break no rule."""
-    cell, occ, step = fr.cell, fr.occ, fr.step
+    cell, occ, legal = fr.cell, fr.occ, fr.legal  # legal(i) is cached per frame: cheaper than step
     dest: dict[int, int] = {}
     taken: set[int] = set()
     boosted: set[int] = set()
     climbers = []
     for i in agents:
         a = act[i]
-        st = step(i, a)
+        st = legal(i).get(a)
         if st is None:
             return False
         d, target = st
