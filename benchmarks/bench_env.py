@@ -10,9 +10,10 @@ The windows of mazesim and its peers are taken in turn (one of each per round), 
 median over rounds of the two windows of that round, so a shared machine whose speed drifts during
 the run moves both sides of a ratio alike. The default is many short rounds (40 of 0.25 s per
 stepper, :data:`WINDOW_S` and :data:`ROUNDS`): the speed of a shared VM moves on a scale of
-seconds, so windows a quarter of a second apart see nearly the same machine. On the 2-core VM
-this was developed on, three runs of 5 rounds of 2 s gave ratios to Minigrid of 2.86, 2.73 and
-2.31, and three runs of the 40 short rounds right after gave 2.63, 2.77 and 2.69.
+seconds, so windows a quarter of a second apart see nearly the same machine. When this default
+was chosen (commit 1e781ee, on the 2-core VM of development), three runs of 5 rounds of 2 s gave
+ratios to Minigrid of 2.86, 2.73 and 2.31, and three runs of the 40 short rounds right after gave
+2.63, 2.77 and 2.69; current numbers are in ``benchmarks/results/latest.md``.
 Windows are timed in process CPU time (``--clock process``, the default), so time spent waiting
 for a busy core does not count; ``--clock wall`` times them by the wall clock. Peers come from the
 ``bench`` extra (``pip install -e .[bench]``); a missing peer is reported, not faked.

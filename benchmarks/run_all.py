@@ -282,7 +282,12 @@ def _int_keys(d):
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        help="timed window of the render benchmarks (the single env and its peers use bench_env's rounds)",
+    )
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--plot-only", action="store_true", help="redraw scaling.png from latest.json")
     args = p.parse_args(argv)

@@ -339,7 +339,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
             terminations = dict.fromkeys(live, False)
             truncations = dict.fromkeys(live, False)
         infos = {}
-        coords, cell, bases = fr.rules.coords, new.cell, self._info_bases
+        coords, cell, seed, bases = fr.rules.coords, new.cell, self.maze_seed, self._info_bases
         for a in live:
             i = index[a]
             # per_agent[i] is a cached template: its fields go into a fresh dict from a base
@@ -350,6 +350,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
             info = infos[a] = found[1].copy()
             info["position"] = coords[cell[i]]
             info["action"] = executed[i]
+            info["maze_seed"] = seed
             info["step"] = step_info
         observations = self._observations(live)
         if truncated or exited:
@@ -359,13 +360,14 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
     # -- helpers ------------------------------------------------------------------------------------
     def _info_base(self, template: dict) -> tuple[dict, dict]:
         """``infos[agent]`` of a step whose promise outcome is ``template``, with ``position``,
-        ``action`` and ``step`` left to fill in (keys in their documented order), kept by the
-        template's id. The entry holds the template itself, so the id cannot be reused while it
-        is kept (an unpickled env's ids are stale, so :meth:`step` checks the template is the one
-        kept); cleared at reset (the maze seed is in it) and bounded as a guard."""
+        ``action``, ``maze_seed`` and ``step`` left to fill in (keys in their documented order),
+        kept by the template's id. The entry holds the template itself, so the id cannot be reused
+        while it is kept (an unpickled env's ids are stale, so :meth:`step` checks the template is
+        the one kept). Nothing in a base depends on the env or the episode, so copies of an env
+        may share them; cleared at reset and bounded, as guards."""
         if len(self._info_bases) >= 1 << 12:
             self._info_bases.clear()
-        base = {"position": None, "action": None, "maze_seed": self.maze_seed, **template, "step": None}
+        base = {"position": None, "action": None, "maze_seed": None, **template, "step": None}
         found = self._info_bases[id(template)] = (template, base)
         return found
 

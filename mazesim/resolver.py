@@ -396,8 +396,9 @@ def solo_step(fr: Frame, waves: list, checked: bool = False) -> tuple[list[int],
     the report of :func:`pass_through`.
 
     ``waves``: one plain ``int`` action per agent, in index order (an agent that has left stays,
-    whatever it asks); ``checked=True`` says the caller has made sure of that (the environment
-    validates its actions first), so the types and ranges are not checked again. Every live
+    whatever it asks); ``checked=True`` says the caller has made sure of that and that there is
+    exactly one per agent (the environment validates its actions first), so the length, types
+    and ranges are not checked again. Every live
     agent's action must be legal where it stands, none a boost or a climb that needs one, no two
     agents may go to one cell and nobody may enter a cell occupied at the start of the step. Such a
     joint action is consistent under either ``following`` rule, so :func:`resolve` passes it

@@ -430,7 +430,8 @@ class Frame:
         self.n = len(cells)
         if lists is None:
             lists = (state.active.tolist(), state.gates_open.tolist(), state.ropes_down.tolist())
-        self.active, self.gates, self.ropes = active, _, _ = lists
+        self.active, self.gates, self.ropes = lists
+        active = lists[0]
         self._occ: dict[int, int] | None = None
         # a frame is made every step: while every agent is inside (the common case) the cells
         # themselves are the occupied ones, and the occupancy dict waits until someone asks

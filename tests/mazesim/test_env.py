@@ -174,6 +174,30 @@ def test_actions_for_agents_that_left_are_ignored():
     assert gone == set(env.possible_agents)
 
 
+def test_once_an_agent_has_left_its_key_cannot_stand_in_for_a_live_agents_action():
+    """The validation fast path counts actions: a dict of the right size that names a departed
+    agent instead of a live one is still missing an action, and is refused without a change."""
+    from mazesim.expert import Expert
+
+    env = mazesim.parallel_env(scenario="tutorial")
+    env.reset(seed=0)
+    expert = Expert(env.maze)
+    while len(env.agents) == len(env.possible_agents):
+        joint = expert.act(env.world)
+        env.step({a: int(joint[env._index[a]]) for a in env.agents})
+    assert env.agents, "both agents left in the same step: pick another seed"
+    (live,) = env.agents
+    (gone,) = set(env.possible_agents) - {live}
+    snap = snapshot(env)
+    with pytest.raises(ValueError, match=f"missing actions for live agents \\['{live}'\\]"):
+        env.step({gone: int(Action.STAY)})
+    assert unchanged(env, snap)
+    # numpy integers pass (converted), bools do not, on the same path
+    env.step({live: np.int64(Action.STAY)})
+    with pytest.raises(ValueError, match=f"action for {live} must be an int"):
+        env.step({live: True})
+
+
 def test_env_pickles_before_and_after_reset():
     env = mazesim.parallel_env(scenario="tutorial")
     clone = cloudpickle.loads(cloudpickle.dumps(env))

@@ -195,6 +195,54 @@ def test_infos_never_come_from_a_stale_template_id():
             break
 
 
+def test_infos_are_fresh_dicts_with_the_maze_seed_of_their_own_env():
+    """Infos come from shared bases: what a step returns is the caller's to keep and edit, and
+    ``maze_seed`` is the episode's own, also for a shallow copy of the env (which shares the
+    bases) after it reset to another maze."""
+    import copy
+
+    env = mazesim.parallel_env(scenario="mixed")
+    obs, _ = env.reset(seed=6, options={"maze_seed": 5})
+    rng = np.random.default_rng(6)
+    kept = []
+    for _ in range(20):
+        obs, *_, infos = env.step(_actions(env, obs, rng))
+        kept.append((infos, {a: (i["position"], i["action"], i["step"]) for a, i in infos.items()}))
+        for info in infos.values():  # edits by the caller must not reach later steps
+            info["promise"] = info["outcome"] = "edited"
+            info.pop("reason", None)
+    for infos, facts in kept:  # and later steps never wrote into a dict they returned
+        assert {a: (i["position"], i["action"], i["step"]) for a, i in infos.items()} == facts
+        assert all(info["promise"] == "edited" for info in infos.values())
+    obs, *_, infos = env.step(_actions(env, obs, rng))
+    assert all(info["outcome"] != "edited" and "reason" in info for info in infos.values())
+    assert {info["maze_seed"] for info in infos.values()} == {5}
+    twin = copy.copy(env)
+    assert twin._info_bases is env._info_bases
+    obs2, _ = twin.reset(seed=7, options={"maze_seed": 7})
+    _, *_, infos2 = twin.step(_actions(twin, obs2, rng))
+    _, *_, infos = env.step(_actions(env, obs, rng))
+    assert {info["maze_seed"] for info in infos2.values()} == {7}
+    assert {info["maze_seed"] for info in infos.values()} == {5}
+
+
+def test_a_solo_step_may_enter_the_cell_of_an_agent_that_has_left():
+    """Only agents still inside occupy cells: moving onto the exit cell where a departed agent
+    stands is a solo step, whether the frame knows everyone is inside or not."""
+    from mazesim.world import Layout, State, frame
+
+    layout = Layout(np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), -1, np.int16))
+    state = State.initial(layout, np.array([[0, 0, 0], [0, 0, 1]]))
+    state.active[0] = False
+    fr = frame(layout, state)
+    assert not fr.everyone and fr.occ == {1: 1}
+    west = int(Action.WEST)
+    assert solo_step(fr, [int(Action.STAY), west]) == ([0, west], [0, 0])
+    assert solo_step(fr, [int(Action.STAY), west], checked=True) == ([0, west], [0, 0])
+    state.active[0] = True  # now the cell is taken
+    assert solo_step(frame(layout, state), [int(Action.STAY), west]) is None
+
+
 def test_maze_cache_is_bounded():
     """Each cached maze keeps its compiled rules alive: the cache must stay small."""
     assert card._generate.cache_info().maxsize <= 32
