@@ -126,13 +126,14 @@ def _advance(
                     pulled.append(here)
                 else:  # a ledge whose rope is still up (the only other legal interact)
                     lowered.append(rules.ledge[here])
-        for g, levers in enumerate(rules.lever_cells):
-            if pulled and not gates_now[g] and all(c in pulled for c in levers):
-                if gates is before.gates_open:
-                    gates = gates.copy()
-                gates[g] = True
-        if gates is not before.gates_open:
-            gates_now = gates.tolist()
+        if pulled:
+            for g, levers in enumerate(rules.lever_cells):
+                if not gates_now[g] and all(c in pulled for c in levers):
+                    if gates is before.gates_open:
+                        gates = gates.copy()
+                    gates[g] = True
+            if gates is not before.gates_open:
+                gates_now = gates.tolist()
         if lowered:
             ropes = ropes.copy()
             ropes[lowered] = True
@@ -291,7 +292,6 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         self._encoder = Encoder(self.maze.layout, self.scenario.view_radius, self.max_cycles)
         self.agents = list(self.possible_agents)
         self.promise_log.clear()
-        self._info_bases.clear()
         observations = self._observations(self.agents)
         infos = {a: self._start_info(a) for a in self.agents}
         return observations, infos
@@ -364,7 +364,7 @@ class raw_env(ParallelEnv):  # noqa: N801 - PettingZoo's naming convention
         kept by the template's id. The entry holds the template itself, so the id cannot be reused
         while it is kept (an unpickled env's ids are stale, so :meth:`step` checks the template is
         the one kept). Nothing in a base depends on the env or the episode, so copies of an env
-        may share them; cleared at reset and bounded, as guards."""
+        may share them and episodes keep them; bounded as a guard."""
         if len(self._info_bases) >= 1 << 12:
             self._info_bases.clear()
         base = {"position": None, "action": None, "maze_seed": None, **template, "step": None}

@@ -199,10 +199,7 @@ def step_promises(
     active = tuple(fr.active if fr is not None else before.active.tolist())
     plain = None if forgetting else _plain(report.requested, report.status, active)
     if plain is not None:
-        return _keep(plain, after, log), {
-            "bindings": [list(b) for b in plain.bindings],
-            "solver": _solver_report(report),
-        }
+        return _keep(plain, after, log, _solver_report(report))
     assessments = promises.assess_step(resolutions(layout, before, report, fr))
     if after.trust is before.trust:  # shared (see maze_escape_v0._advance): never written into
         after.trust = before.trust.copy()
@@ -235,19 +232,22 @@ def solo_promises(
             _SOLO.clear()
         _SOLO[key] = found
     plain, solver = found
-    bindings = [list(b) for b in plain.bindings] if plain.bindings else []
-    return _keep(plain, after, log), {"bindings": bindings, "solver": dict(solver)}
+    return _keep(plain, after, log, dict(solver))
 
 
-def _keep(plain: _Plain, after: State, log: promises.PromiseLog | None) -> dict[int, dict]:
-    """Add a plain step's evidence to ``after.trust`` (as a new array) and log its assessments."""
+def _keep(
+    plain: _Plain, after: State, log: promises.PromiseLog | None, solver: dict
+) -> tuple[dict[int, dict], dict]:
+    """Add a plain step's evidence to ``after.trust`` (as a new array), log its assessments, and
+    return what :func:`step_promises` returns (``solver``: the step's fresh solver counters)."""
     # Each count gets at most one increment (of 1.0) per step, so adding the increments as one
     # array gives exactly what add_evidence gives.
     if plain.evidence is not None:
         after.trust = np.add(after.trust, plain.evidence)
     if log is not None:
         log.record(plain.assessments)
-    return plain.per_agent
+    bindings = [list(b) for b in plain.bindings] if plain.bindings else []
+    return plain.per_agent, {"bindings": bindings, "solver": solver}
 
 
 def _solver_report(report: SolverReport) -> dict:

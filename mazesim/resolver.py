@@ -78,7 +78,7 @@ import numpy as np
 
 from mazesim import wfc
 from mazesim.wfc import WaveError
-from mazesim.world import ALWAYS, BOOSTS, N_ACTIONS, Action, Frame, Layout, State, frame
+from mazesim.world import BOOSTS, N_ACTIONS, Action, Frame, Layout, State, frame
 
 __all__ = [
     "AgentOutcome",
@@ -413,7 +413,7 @@ def solo_step(fr: Frame, waves: list, checked: bool = False) -> tuple[list[int],
         for a in waves:
             if type(a) is not int or not 0 <= a < N_ACTIONS:
                 return None
-    opts = fr.rules.opts
+    step = fr.step
     occ = here_of if fr.everyone else fr.occ  # cells occupied at the start
     cells = list(here_of)
     act = list(waves)
@@ -424,20 +424,16 @@ def solo_step(fr: Frame, waves: list, checked: bool = False) -> tuple[list[int],
         if not active[i]:
             act[i] = _STAY
             continue
+        st = step(i, a)
+        if st is None:
+            return None
+        d, target = st
+        if target >= 0:
+            return None
         here = here_of[i]
-        opt = opts[here].get(a)
-        if opt is None:
-            return None
-        d, kind, g, target = opt
-        if target >= 0 or kind != ALWAYS and not fr._ok(kind, g):
-            return None
         if d != here:
-            if d in occ or d in taken:
+            if d in occ or d in taken or a == _UP and fr.needs_boost(i):
                 return None
-            if a == _UP:
-                rope = fr.rules.climb[here]
-                if rope >= 0 and not fr.ropes[rope]:
-                    return None
             taken.add(d)
             cells[i] = d
     return act, cells
